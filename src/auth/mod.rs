@@ -1,0 +1,71 @@
+//! Passwords (bcrypt, always on the blocking pool), access tokens (JWT HS256 only) and the
+//! Bearer extractor.
+
+pub mod jwt;
+pub mod password;
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::db::models::User;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const MSG_TOKEN_NOT_FOUND: &str = "AccessToken Not Found";
+pub const MSG_INVALID_TOKEN: &str = "Invalid AccessToken";
+pub const MSG_USER_NOT_FOUND: &str = "User Not Found";
+
+/// Where a token may come from: the header always, `?token=` only where browsers need it (/ws).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Header,
+    HeaderOrQuery,
+}
+
+fn bearer_token(req: &HttpRequest, source: TokenSource) -> Option<String> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty());
+    }
+    if source == TokenSource::HeaderOrQuery {
+        let query = web::Query::<Vec<(String, String)>>::from_query(req.query_string()).ok()?;
+        return query.0.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v).filter(|t| !t.is_empty());
+    }
+    None
+}
+
+/// The authenticated caller: a valid, unexpired token for a user that exists.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    /// Token expiry, seconds since the epoch: open sockets close when it passes.
+    pub expires_at: i64,
+}
+
+pub async fn authenticate(req: &HttpRequest, source: TokenSource) -> Result<AuthUser, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(ApiError::internal)?
+        .clone();
+    let token = bearer_token(req, source).ok_or_else(|| ApiError::unauthorized(MSG_TOKEN_NOT_FOUND))?;
+    let claims = state.jwt.verify(&token).map_err(|_| ApiError::unauthorized(MSG_INVALID_TOKEN))?;
+    let user = state
+        .db
+        .run(move |conn| crate::db::queries::find_user(conn, claims.user_id))
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::unauthorized(MSG_USER_NOT_FOUND))?;
+    Ok(AuthUser { user, expires_at: claims.exp })
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req, TokenSource::Header).await })
+    }
+}

@@ -1,0 +1,59 @@
+//! Every frame the server sends over a WebSocket, serialized once and shared by all recipients.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::models::{Message, Thread, User};
+use crate::registry::Frame;
+
+pub fn encode<T: Serialize>(event: &T) -> Frame {
+    // Serializing these plain structs cannot fail; an empty frame would be the visible symptom.
+    Frame::from(serde_json::to_string(event).unwrap_or_default())
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ServerEvent<'a> {
+    #[serde(rename_all = "camelCase")]
+    Ready { user: &'a User, connection_id: &'a str },
+    Message { message: &'a Message },
+    #[serde(rename_all = "camelCase")]
+    Typing { thread_id: i64, user: TypingUser<'a>, is_typing: bool },
+    #[serde(rename_all = "camelCase")]
+    Read { thread_id: i64, user_id: i64, message_id: i64 },
+    #[serde(rename_all = "camelCase")]
+    Presence { user_id: i64, online: bool },
+    Thread { thread: &'a Thread },
+    /// Extension: the receiver is no longer a member of this thread.
+    #[serde(rename_all = "camelCase")]
+    Removed { thread_id: i64 },
+    Pong { id: &'a Value },
+    Ack(Ack<'a>),
+    Error { id: &'a Value, code: &'a str, message: &'a str },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingUser<'a> {
+    pub id: i64,
+    pub nick_name: &'a str,
+}
+
+/// The reply to a request: `id` echoed, plus what the request returns.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack<'a> {
+    pub id: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a Message>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<&'a [Message]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_more: Option<bool>,
+}
+
+impl<'a> Ack<'a> {
+    pub fn empty(id: &'a Value) -> Self {
+        Ack { id, message: None, messages: None, has_more: None }
+    }
+}

@@ -1,0 +1,459 @@
+//! The chat service both faces (HTTP and WebSocket) call. Knows no actix types.
+//!
+//! The path of one message: validate -> rate limit -> per-thread lock -> store (one transaction,
+//! idempotent on clientMsgId) -> ack to the sending connection and event to every other
+//! connection of every member, queued while the lock is held so that every connection sees a
+//! thread's messages in id order.
+
+pub mod events;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::db::models::{Message, Thread, User};
+use crate::db::queries::{self, InsertOutcome, NewMessageInput, ReadOutcome};
+use crate::db::{Db, DbError};
+use crate::limits::Limits;
+use crate::registry::{ConnHandle, Frame, Registered, Registry, Skip};
+use crate::storage::StoredFile;
+use crate::validate;
+use events::{encode, Ack, ServerEvent, TypingUser};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("not a member of this thread")]
+    NotMember,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("rate limited for {0}s")]
+    RateLimited(u64),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+type Result<T> = std::result::Result<T, ChatError>;
+
+/// Which connection asked, so that its reply is queued in order with the events it causes.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub user_id: i64,
+    pub conn_id: u64,
+    pub request_id: Value,
+}
+
+pub struct SendInput {
+    pub thread_id: i64,
+    pub text: Option<String>,
+    pub client_msg_id: Option<String>,
+    pub files: Vec<StoredFile>,
+}
+
+/// Lock stripes that order the messages of one thread; unrelated threads rarely share one.
+const THREAD_LOCK_STRIPES: usize = 1024;
+
+struct Inner {
+    db: Db,
+    registry: Arc<Registry>,
+    limits: Arc<Limits>,
+    max_thread_members: u64,
+    thread_locks: Vec<tokio::sync::Mutex<()>>,
+    /// thread id -> member ids, filled on first use and dropped on every membership change.
+    members: Mutex<HashMap<i64, Arc<Vec<i64>>>>,
+}
+
+#[derive(Clone)]
+pub struct Chat {
+    inner: Arc<Inner>,
+}
+
+fn thread_not_found() -> ChatError {
+    ChatError::NotFound("Thread not found".into())
+}
+
+impl Chat {
+    pub fn new(db: Db, registry: Arc<Registry>, limits: Arc<Limits>, max_thread_members: u64) -> Chat {
+        Chat {
+            inner: Arc::new(Inner {
+                db,
+                registry,
+                limits,
+                max_thread_members,
+                thread_locks: (0..THREAD_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+                members: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    // ------------------------------------------------------------ members and access
+
+    async fn member_ids(&self, thread_id: i64) -> Result<Arc<Vec<i64>>> {
+        if let Some(ids) = self.cached_members(thread_id) {
+            return Ok(ids);
+        }
+        let ids = Arc::new(self.db().run(move |c| queries::member_ids(c, thread_id)).await?);
+        self.inner
+            .members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(thread_id, ids.clone());
+        Ok(ids)
+    }
+
+    fn cached_members(&self, thread_id: i64) -> Option<Arc<Vec<i64>>> {
+        self.inner.members.lock().unwrap_or_else(|p| p.into_inner()).get(&thread_id).cloned()
+    }
+
+    fn forget_members(&self, thread_id: i64) {
+        self.inner.members.lock().unwrap_or_else(|p| p.into_inner()).remove(&thread_id);
+    }
+
+    /// NotFound for a thread that does not exist, NotMember for one the user is not in.
+    async fn require_member(&self, user_id: i64, thread_id: i64) -> Result<i64> {
+        let found = self
+            .db()
+            .run(move |c| {
+                Ok::<_, DbError>(match queries::membership(c, thread_id, user_id)? {
+                    Some(last_read) => Ok(last_read),
+                    None if queries::find_thread(c, thread_id)?.is_some() => Err(ChatError::NotMember),
+                    None => Err(thread_not_found()),
+                })
+            })
+            .await?;
+        found
+    }
+
+    async fn not_member_or_missing(&self, thread_id: i64) -> ChatError {
+        match self.db().run(move |c| queries::find_thread(c, thread_id)).await {
+            Ok(Some(_)) => ChatError::NotMember,
+            Ok(None) => thread_not_found(),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Delivers `frame` to every connection of the thread's members, minus `skip`.
+    fn fan_out(&self, members: &[i64], frame: &Frame, skip: Skip) {
+        self.inner.registry.deliver(members, frame, skip);
+    }
+
+    fn reply(&self, origin: &Origin, frame: &Frame) {
+        self.inner.registry.deliver_to_conn(origin.user_id, origin.conn_id, frame);
+    }
+
+    // ------------------------------------------------------------ users
+
+    pub async fn user(&self, id: i64) -> Result<User> {
+        self.db()
+            .run(move |c| queries::find_user(c, id))
+            .await?
+            .ok_or_else(|| ChatError::NotFound("User not found".into()))
+    }
+
+    pub async fn search_users(&self, query: String, limit: i64) -> Result<Vec<User>> {
+        Ok(self.db().run(move |c| queries::search_users(c, &query, limit)).await?)
+    }
+
+    // ------------------------------------------------------------ threads
+
+    async fn view(&self, thread_id: i64, viewer: i64) -> Result<Thread> {
+        self.db()
+            .run(move |c| {
+                let Some(row) = queries::find_thread(c, thread_id)? else { return Ok(Err(thread_not_found())) };
+                let Some(last_read) = queries::membership(c, thread_id, viewer)? else {
+                    return Ok(Err(ChatError::NotMember));
+                };
+                Ok::<_, DbError>(Ok(queries::thread_view(c, row, viewer, last_read)?))
+            })
+            .await?
+    }
+
+    pub async fn list_threads(&self, user_id: i64) -> Result<Vec<Thread>> {
+        Ok(self
+            .db()
+            .run(move |c| {
+                queries::threads_of_user(c, user_id)?
+                    .into_iter()
+                    .map(|(row, last_read)| queries::thread_view(c, row, user_id, last_read))
+                    .collect::<std::result::Result<Vec<_>, DbError>>()
+            })
+            .await?)
+    }
+
+    pub async fn thread(&self, user_id: i64, thread_id: i64) -> Result<Thread> {
+        self.view(thread_id, user_id).await
+    }
+
+    /// Tells each of `user_ids` (on their every connection) about a thread they were added to.
+    async fn announce_thread(&self, thread_id: i64, user_ids: &[i64]) {
+        for &user_id in user_ids {
+            if !self.inner.registry.is_online(user_id) {
+                continue;
+            }
+            match self.view(thread_id, user_id).await {
+                Ok(thread) => {
+                    let frame = encode(&ServerEvent::Thread { thread: &thread });
+                    self.inner.registry.deliver(&[user_id], &frame, Skip::default());
+                }
+                Err(e) => tracing::warn!(error = %e, thread_id, user_id, "could not announce thread"),
+            }
+        }
+    }
+
+    /// The direct thread between the caller and `other_id`, created if missing.
+    pub async fn open_direct(&self, user_id: i64, other_id: i64) -> Result<(Thread, bool)> {
+        self.user(other_id).await?;
+        let (row, created) = self.db().run(move |c| queries::get_or_create_direct(c, user_id, other_id)).await?;
+        if created {
+            self.forget_members(row.id);
+            self.announce_thread(row.id, &[other_id]).await;
+        }
+        Ok((self.view(row.id, user_id).await?, created))
+    }
+
+    pub async fn create_group(&self, owner_id: i64, name: &str, member_ids: Vec<i64>) -> Result<Thread> {
+        let name = validate::thread_name(name).map_err(ChatError::Validation)?;
+        let mut members = member_ids;
+        members.push(owner_id);
+        members.sort_unstable();
+        members.dedup();
+        if members.len() as u64 > self.inner.max_thread_members {
+            return Err(ChatError::Validation(format!(
+                "A thread has at most {} members",
+                self.inner.max_thread_members
+            )));
+        }
+        let to_check = members.clone();
+        let row = self
+            .db()
+            .run(move |c| {
+                if queries::count_existing_users(c, &to_check)? != to_check.len() as i64 {
+                    return Ok(Err(ChatError::NotFound("User not found".into())));
+                }
+                Ok::<_, DbError>(Ok(queries::create_group(c, owner_id, &name, &to_check)?))
+            })
+            .await??;
+        let others: Vec<i64> = members.into_iter().filter(|&id| id != owner_id).collect();
+        self.announce_thread(row.id, &others).await;
+        self.view(row.id, owner_id).await
+    }
+
+    pub async fn add_member(&self, actor: i64, thread_id: i64, user_id: i64) -> Result<Thread> {
+        let thread = self.view(thread_id, actor).await?;
+        if !thread.is_group {
+            return Err(ChatError::Validation("Members cannot be added to a direct thread".into()));
+        }
+        if thread.owner_id != Some(actor) {
+            return Err(ChatError::Forbidden("Only the owner can add members".into()));
+        }
+        self.user(user_id).await?;
+        let max = self.inner.max_thread_members;
+        let added = self
+            .db()
+            .run(move |c| {
+                if queries::membership(c, thread_id, user_id)?.is_some() {
+                    return Ok(Ok(false));
+                }
+                if queries::count_members(c, thread_id)? as u64 >= max {
+                    return Ok(Err(ChatError::Validation(format!("A thread has at most {max} members"))));
+                }
+                Ok::<_, DbError>(Ok(queries::add_member(c, thread_id, user_id)?))
+            })
+            .await??;
+        if added {
+            self.forget_members(thread_id);
+            self.announce_thread(thread_id, &[user_id]).await;
+        }
+        self.view(thread_id, actor).await
+    }
+
+    /// The owner removes anyone; anyone removes themself. An owner who leaves hands the group
+    /// to the longest-standing member.
+    pub async fn remove_member(&self, actor: i64, thread_id: i64, user_id: i64) -> Result<()> {
+        let thread = self.view(thread_id, actor).await?;
+        if !thread.is_group {
+            return Err(ChatError::Validation("Members cannot be removed from a direct thread".into()));
+        }
+        if actor != user_id && thread.owner_id != Some(actor) {
+            return Err(ChatError::Forbidden("Only the owner can remove other members".into()));
+        }
+        let was_owner = thread.owner_id == Some(user_id);
+        let removed = self
+            .db()
+            .run(move |c| {
+                let removed = queries::remove_member(c, thread_id, user_id)?;
+                if removed && was_owner {
+                    queries::transfer_ownership(c, thread_id)?;
+                }
+                Ok::<_, DbError>(removed)
+            })
+            .await?;
+        if !removed {
+            return Err(ChatError::NotFound("That user is not a member of this thread".into()));
+        }
+        self.forget_members(thread_id);
+        let frame = encode(&ServerEvent::Removed { thread_id });
+        self.inner.registry.deliver(&[user_id], &frame, Skip::default());
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ messages
+
+    pub async fn history(
+        &self,
+        user_id: i64,
+        thread_id: i64,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<(Vec<Message>, bool)> {
+        self.require_member(user_id, thread_id).await?;
+        Ok(self.db().run(move |c| queries::history(c, thread_id, before, after, limit)).await?)
+    }
+
+    pub async fn sync(&self, user_id: i64, after: i64, limit: i64) -> Result<(Vec<Message>, bool)> {
+        Ok(self.db().run(move |c| queries::sync(c, user_id, after, limit)).await?)
+    }
+
+    /// Stores a message and delivers it. Returns the message and whether it is new (`false`:
+    /// a repeated clientMsgId, answered with the original and delivered to no one again).
+    pub async fn send(&self, sender_id: i64, input: SendInput, origin: Option<Origin>) -> Result<(Message, bool)> {
+        if let Some(text) = &input.text {
+            validate::message_text(text).map_err(ChatError::Validation)?;
+        }
+        if let Some(id) = &input.client_msg_id {
+            validate::client_msg_id(id).map_err(ChatError::Validation)?;
+        }
+        if input.text.is_none() && input.files.is_empty() {
+            return Err(ChatError::Validation("A message needs text or at least one file".into()));
+        }
+        self.inner.limits.check_send(sender_id).map_err(ChatError::RateLimited)?;
+
+        let thread_id = input.thread_id;
+        let db_input = NewMessageInput {
+            thread_id,
+            sender_id,
+            text: input.text,
+            client_msg_id: input.client_msg_id,
+            attachments: input
+                .files
+                .iter()
+                .map(|f| (f.url.clone(), f.name.clone(), f.content_type.clone(), f.size as i64))
+                .collect(),
+        };
+        let _ordered = self.inner.thread_locks[(thread_id.unsigned_abs() as usize) % THREAD_LOCK_STRIPES]
+            .lock()
+            .await;
+        let outcome = self.db().run(move |c| queries::insert_message(c, &db_input)).await?;
+        let (message, created) = match outcome {
+            InsertOutcome::Created(m) => (m, true),
+            InsertOutcome::Existing(m) => (m, false),
+            InsertOutcome::NotMember => return Err(self.not_member_or_missing(thread_id).await),
+        };
+        if created {
+            // the files now belong to the stored message
+            input.files.into_iter().for_each(|f| {
+                f.keep();
+            });
+            metrics::counter!("messages_stored_total").increment(1);
+        }
+        if let Some(origin) = &origin {
+            self.reply(origin, &encode(&ServerEvent::Ack(Ack { message: Some(&message), ..Ack::empty(&origin.request_id) })));
+        }
+        if created {
+            let members = self.member_ids(thread_id).await?;
+            let frame = encode(&ServerEvent::Message { message: &message });
+            let skip = Skip { user: None, conn: origin.as_ref().map(|o| o.conn_id) };
+            self.fan_out(&members, &frame, skip);
+        }
+        Ok((message, created))
+    }
+
+    pub async fn typing(&self, user: &User, thread_id: i64, is_typing: bool) -> Result<()> {
+        self.inner.limits.check_send(user.id).map_err(ChatError::RateLimited)?;
+        let members = self.member_ids(thread_id).await?;
+        if !members.contains(&user.id) {
+            return Err(self.not_member_or_missing(thread_id).await);
+        }
+        let frame = encode(&ServerEvent::Typing {
+            thread_id,
+            user: TypingUser { id: user.id, nick_name: &user.nick_name },
+            is_typing,
+        });
+        self.fan_out(&members, &frame, Skip { user: Some(user.id), conn: None });
+        Ok(())
+    }
+
+    pub async fn mark_read(&self, user_id: i64, thread_id: i64, message_id: i64, origin_conn: Option<u64>) -> Result<()> {
+        let outcome = self.db().run(move |c| queries::mark_read(c, thread_id, user_id, message_id)).await?;
+        match outcome {
+            ReadOutcome::Marked => {}
+            ReadOutcome::NotMember => return Err(self.not_member_or_missing(thread_id).await),
+            ReadOutcome::NoSuchMessage => return Err(ChatError::NotFound("Message not found in this thread".into())),
+        }
+        let members = self.member_ids(thread_id).await?;
+        let frame = encode(&ServerEvent::Read { thread_id, user_id, message_id });
+        self.fan_out(&members, &frame, Skip { user: None, conn: origin_conn });
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ presence
+
+    /// Registers a live connection. On the user's first one, tells their contacts they are
+    /// online; either way, tells the new connection which contacts are online now.
+    pub async fn connected(&self, user_id: i64, handle: ConnHandle) {
+        let conn_id = handle.conn_id;
+        let first = self.inner.registry.register(user_id, handle) == Registered::First;
+        let contacts = match self.db().run(move |c| queries::contact_ids(c, user_id)).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, user_id, "could not load contacts for presence");
+                return;
+            }
+        };
+        if first {
+            let frame = encode(&ServerEvent::Presence { user_id, online: true });
+            self.inner.registry.deliver(&contacts, &frame, Skip::default());
+        }
+        for contact in contacts {
+            if self.inner.registry.is_online(contact) {
+                let frame = encode(&ServerEvent::Presence { user_id: contact, online: true });
+                self.inner.registry.deliver_to_conn(user_id, conn_id, &frame);
+            }
+        }
+    }
+
+    pub async fn disconnected(&self, user_id: i64, conn_id: u64) {
+        if !self.inner.registry.unregister(user_id, conn_id) {
+            return;
+        }
+        match self.db().run(move |c| queries::contact_ids(c, user_id)).await {
+            Ok(contacts) => {
+                let frame = encode(&ServerEvent::Presence { user_id, online: false });
+                self.inner.registry.deliver(&contacts, &frame, Skip::default());
+            }
+            Err(e) => tracing::warn!(error = %e, user_id, "could not load contacts for presence"),
+        }
+    }
+}
+
+impl Chat {
+    /// How events reach other nodes, for /healthz.
+    pub fn relay_status(&self) -> Value {
+        serde_json::json!({ "kind": "local", "ok": true })
+    }
+}

@@ -1,0 +1,125 @@
+//! One typed configuration, read once at start-up from flags and environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// Every setting has a CLI flag and an environment variable of the same name.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chat-server", version, about = "A chat backend: HTTP auth, JWT-gated WebSocket, durable threads")]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// Holds the SQLite file, the uploads and a generated JWT secret.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// `postgres://...` for PostgreSQL; default: the SQLite file DATA_DIR/chat.db.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// `redis://...` turns on the relay between nodes; unset: one node.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// HS256 secret; unset: generated once into DATA_DIR and reused.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "JWT_TTL_SECS", default_value_t = 604_800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwt_ttl_secs: u64,
+
+    /// Where avatars and attachments are stored; default DATA_DIR/uploads.
+    #[arg(long, env = "UPLOAD_DIR")]
+    pub upload_dir: Option<PathBuf>,
+
+    /// The browser client served at `/`.
+    #[arg(long, env = "STATIC_DIR", default_value = "./static")]
+    pub static_dir: PathBuf,
+
+    #[arg(long, env = "MAX_AVATAR_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_avatar_bytes: u64,
+
+    #[arg(long, env = "MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_attachment_bytes: u64,
+
+    /// bcrypt work factor (4-31).
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+
+    /// Largest WebSocket frame (and reassembled message) accepted; larger closes with 1009.
+    #[arg(long, env = "MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Largest JSON or urlencoded request body.
+    #[arg(long, env = "MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
+    pub max_json_bytes: usize,
+
+    /// Most members of one thread, owner included.
+    #[arg(long, env = "MAX_THREAD_MEMBERS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(2..))]
+    pub max_thread_members: u64,
+
+    /// `off` turns every rate limit off (load tests, trusted test suites).
+    #[arg(long, env = "RATE_LIMITS", value_enum, default_value = "on")]
+    pub rate_limits: Switch,
+
+    /// Take the client address from the leftmost X-Forwarded-For hop.
+    #[arg(long, env = "TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
+
+    /// Seconds between server pings on a WebSocket.
+    #[arg(long, env = "WS_PING_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_ping_secs: u64,
+
+    /// A WebSocket silent for this many seconds is closed.
+    #[arg(long, env = "WS_IDLE_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_idle_secs: u64,
+
+    /// Frames queued for one connection before it counts as a slow consumer (closed with 1013).
+    #[arg(long, env = "WS_QUEUE_FRAMES", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_queue_frames: u64,
+
+    /// Most simultaneous WebSocket connections of one user.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_user: u64,
+
+    /// HTTP worker threads; default: one per core.
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    pub fn upload_dir(&self) -> PathBuf {
+        self.upload_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads"))
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            self.data_dir.join("chat.db").to_string_lossy().into_owned()
+        })
+    }
+
+    pub fn rate_limits_enabled(&self) -> bool {
+        self.rate_limits == Switch::On
+    }
+
+    /// A configuration with every default, rooted at `data_dir`: what tests start from.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Config::parse_from(["chat-server"]);
+        config.data_dir = data_dir.into();
+        config.bind_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+}

@@ -1,0 +1,182 @@
+//! Rows as stored, and the public shapes the contract gives them.
+
+use chrono::{NaiveDateTime, SecondsFormat};
+use diesel::prelude::*;
+use serde::{Serialize, Serializer};
+
+use super::schema::{attachments, messages, thread_members, threads, users};
+
+/// Times are stored as naive UTC and sent as RFC 3339 with a `Z`.
+pub fn serialize_time<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+pub fn now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub user_name: String,
+    pub user_name_key: String,
+    pub nick_name: String,
+    pub password_hash: String,
+    pub avatar_url: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub user_name: &'a str,
+    pub user_name_key: &'a str,
+    pub nick_name: &'a str,
+    pub password_hash: &'a str,
+    pub avatar_url: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}
+
+/// The public user object: never carries the password hash.
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, PartialEq, Eq)]
+#[diesel(table_name = users)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: i64,
+    pub user_name: String,
+    pub nick_name: String,
+    pub avatar_url: Option<String>,
+    #[serde(serialize_with = "serialize_time")]
+    pub created_at: NaiveDateTime,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: row.id,
+            user_name: row.user_name,
+            nick_name: row.nick_name,
+            avatar_url: row.avatar_url,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The sender as embedded in a message.
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = users)]
+#[serde(rename_all = "camelCase")]
+pub struct Sender {
+    pub id: i64,
+    pub user_name: String,
+    pub nick_name: String,
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = threads)]
+pub struct ThreadRow {
+    pub id: i64,
+    pub is_group: bool,
+    pub name: Option<String>,
+    pub owner_id: Option<i64>,
+    pub direct_key: Option<String>,
+    pub last_message_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = threads)]
+pub struct NewThread<'a> {
+    pub is_group: bool,
+    pub name: Option<&'a str>,
+    pub owner_id: Option<i64>,
+    pub direct_key: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = thread_members)]
+pub struct NewMember {
+    pub thread_id: i64,
+    pub user_id: i64,
+    pub last_read_message_id: i64,
+    pub joined_at: NaiveDateTime,
+}
+
+/// The thread object as one member sees it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Thread {
+    pub id: i64,
+    pub is_group: bool,
+    pub name: Option<String>,
+    pub owner_id: Option<i64>,
+    pub members: Vec<User>,
+    pub last_message: Option<Message>,
+    pub unread_count: i64,
+    pub last_read_message_id: i64,
+    #[serde(serialize_with = "serialize_time")]
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = messages)]
+pub struct MessageRow {
+    pub id: i64,
+    pub thread_id: i64,
+    pub sender_id: i64,
+    pub body: Option<String>,
+    pub client_msg_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessage<'a> {
+    pub thread_id: i64,
+    pub sender_id: i64,
+    pub body: Option<&'a str>,
+    pub client_msg_id: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = attachments)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub id: i64,
+    #[serde(skip)]
+    pub message_id: i64,
+    pub url: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = attachments)]
+pub struct NewAttachment {
+    pub message_id: i64,
+    pub url: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+/// The message object of the contract.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: i64,
+    pub thread_id: i64,
+    pub sender: Sender,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub client_msg_id: Option<String>,
+    #[serde(serialize_with = "serialize_time")]
+    pub created_at: NaiveDateTime,
+}

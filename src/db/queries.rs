@@ -1,0 +1,524 @@
+//! Every query the server runs, written once for both backends.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use super::models::*;
+use super::schema::{attachments, messages, thread_members, threads, users};
+use super::{DbConn, DbError};
+use crate::{with_conn, write_tx};
+
+diesel::define_sql_function!(fn lower(x: Text) -> Text);
+
+type Result<T> = std::result::Result<T, DbError>;
+
+// ---------------------------------------------------------------- users
+
+pub fn insert_user(conn: &mut DbConn, new: &NewUser<'_>) -> Result<User> {
+    Ok(with_conn!(conn, c => diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(c))?)
+}
+
+pub fn find_user_row_by_key(conn: &mut DbConn, key: &str) -> Result<Option<UserRow>> {
+    Ok(with_conn!(conn, c => users::table
+        .filter(users::user_name_key.eq(key))
+        .select(UserRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+pub fn find_user(conn: &mut DbConn, id: i64) -> Result<Option<User>> {
+    Ok(with_conn!(conn, c => users::table
+        .find(id)
+        .select(User::as_select())
+        .first(c)
+        .optional())?)
+}
+
+pub fn count_existing_users(conn: &mut DbConn, ids: &[i64]) -> Result<i64> {
+    Ok(with_conn!(conn, c => users::table
+        .filter(users::id.eq_any(ids))
+        .count()
+        .get_result(c))?)
+}
+
+/// Case-insensitive prefix match on userName or nickName.
+pub fn search_users(conn: &mut DbConn, query: &str, limit: i64) -> Result<Vec<User>> {
+    let escaped: String = query
+        .to_lowercase()
+        .chars()
+        .flat_map(|ch| match ch {
+            '%' | '_' | '\\' => vec!['\\', ch],
+            _ => vec![ch],
+        })
+        .collect();
+    let pattern = format!("{escaped}%");
+    Ok(with_conn!(conn, c => users::table
+        .filter(
+            users::user_name_key
+                .like(&pattern)
+                .escape('\\')
+                .or(lower(users::nick_name).like(&pattern).escape('\\')),
+        )
+        .order(users::id.asc())
+        .limit(limit)
+        .select(User::as_select())
+        .load(c))?)
+}
+
+/// Updates what is given; returns the new user and the avatar it replaced.
+pub fn update_user(
+    conn: &mut DbConn,
+    id: i64,
+    nick_name: Option<&str>,
+    avatar_url: Option<&str>,
+) -> Result<Option<(User, Option<String>)>> {
+    Ok(write_tx!(conn, c => {
+        let old: Option<Option<String>> = users::table
+            .find(id)
+            .select(users::avatar_url)
+            .first(c)
+            .optional()?;
+        let Some(old_avatar) = old else { return Ok(None) };
+        if let Some(nick) = nick_name {
+            diesel::update(users::table.find(id)).set(users::nick_name.eq(nick)).execute(c)?;
+        }
+        if let Some(url) = avatar_url {
+            diesel::update(users::table.find(id)).set(users::avatar_url.eq(url)).execute(c)?;
+        }
+        let user = users::table.find(id).select(User::as_select()).first(c)?;
+        let replaced = if avatar_url.is_some() { old_avatar } else { None };
+        Ok::<_, diesel::result::Error>(Some((user, replaced)))
+    })?)
+}
+
+// ---------------------------------------------------------------- threads
+
+pub fn find_thread(conn: &mut DbConn, id: i64) -> Result<Option<ThreadRow>> {
+    Ok(with_conn!(conn, c => threads::table
+        .find(id)
+        .select(ThreadRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// The member's read mark, or `None` when the user is not a member.
+pub fn membership(conn: &mut DbConn, thread_id: i64, user_id: i64) -> Result<Option<i64>> {
+    Ok(with_conn!(conn, c => thread_members::table
+        .find((thread_id, user_id))
+        .select(thread_members::last_read_message_id)
+        .first(c)
+        .optional())?)
+}
+
+pub fn member_ids(conn: &mut DbConn, thread_id: i64) -> Result<Vec<i64>> {
+    Ok(with_conn!(conn, c => thread_members::table
+        .filter(thread_members::thread_id.eq(thread_id))
+        .order(thread_members::user_id.asc())
+        .select(thread_members::user_id)
+        .load(c))?)
+}
+
+/// Everyone who shares at least one thread with `user_id` (themself excluded).
+pub fn contact_ids(conn: &mut DbConn, user_id: i64) -> Result<Vec<i64>> {
+    let (mine, others) = diesel::alias!(thread_members as mine, thread_members as others);
+    Ok(with_conn!(conn, c => others
+        .filter(
+            others.field(thread_members::thread_id).eq_any(
+                mine.filter(mine.field(thread_members::user_id).eq(user_id))
+                    .select(mine.field(thread_members::thread_id)),
+            ),
+        )
+        .filter(others.field(thread_members::user_id).ne(user_id))
+        .select(others.field(thread_members::user_id))
+        .distinct()
+        .load(c))?)
+}
+
+/// Returns the direct thread between two users and whether this call created it.
+pub fn get_or_create_direct(conn: &mut DbConn, a: i64, b: i64) -> Result<(ThreadRow, bool)> {
+    let key = format!("{}:{}", a.min(b), a.max(b));
+    let attempt = write_tx!(conn, c => {
+        let existing = threads::table
+            .filter(threads::direct_key.eq(&key))
+            .select(ThreadRow::as_select())
+            .first(c)
+            .optional()?;
+        if let Some(row) = existing {
+            return Ok((row, false));
+        }
+        let now = now();
+        let row: ThreadRow = diesel::insert_into(threads::table)
+            .values(NewThread {
+                is_group: false,
+                name: None,
+                owner_id: None,
+                direct_key: Some(&key),
+                created_at: now,
+                updated_at: now,
+            })
+            .returning(ThreadRow::as_returning())
+            .get_result(c)?;
+        let mut members = vec![a, b];
+        members.dedup();
+        let rows: Vec<NewMember> = members
+            .into_iter()
+            .map(|user_id| NewMember { thread_id: row.id, user_id, last_read_message_id: 0, joined_at: now })
+            .collect();
+        diesel::insert_into(thread_members::table).values(&rows).execute(c)?;
+        Ok::<_, diesel::result::Error>((row, true))
+    });
+    match attempt.map_err(DbError::from) {
+        // Another node created it between our check and our insert.
+        Err(e) if e.is_unique_violation() => {
+            let row = with_conn!(conn, c => threads::table
+                .filter(threads::direct_key.eq(&key))
+                .select(ThreadRow::as_select())
+                .first(c))?;
+            Ok((row, false))
+        }
+        other => other,
+    }
+}
+
+/// Creates a group thread owned by `owner_id` with the given members (owner included).
+pub fn create_group(conn: &mut DbConn, owner_id: i64, name: &str, member_ids: &[i64]) -> Result<ThreadRow> {
+    Ok(write_tx!(conn, c => {
+        let now = now();
+        let row: ThreadRow = diesel::insert_into(threads::table)
+            .values(NewThread {
+                is_group: true,
+                name: Some(name),
+                owner_id: Some(owner_id),
+                direct_key: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .returning(ThreadRow::as_returning())
+            .get_result(c)?;
+        for chunk in member_ids.chunks(1000) {
+            let rows: Vec<NewMember> = chunk
+                .iter()
+                .map(|&user_id| NewMember { thread_id: row.id, user_id, last_read_message_id: 0, joined_at: now })
+                .collect();
+            diesel::insert_into(thread_members::table).values(&rows).execute(c)?;
+        }
+        Ok::<_, diesel::result::Error>(row)
+    })?)
+}
+
+pub fn count_members(conn: &mut DbConn, thread_id: i64) -> Result<i64> {
+    Ok(with_conn!(conn, c => thread_members::table
+        .filter(thread_members::thread_id.eq(thread_id))
+        .count()
+        .get_result(c))?)
+}
+
+/// Adds a member; `false` when they already were one.
+pub fn add_member(conn: &mut DbConn, thread_id: i64, user_id: i64) -> Result<bool> {
+    let latest: Option<i64> = with_conn!(conn, c => threads::table
+        .find(thread_id)
+        .select(threads::last_message_id)
+        .first::<Option<i64>>(c)
+        .optional())?
+    .flatten();
+    let inserted = with_conn!(conn, c => diesel::insert_into(thread_members::table)
+        .values(NewMember {
+            thread_id,
+            user_id,
+            // a newcomer starts with the backlog marked read
+            last_read_message_id: latest.unwrap_or(0),
+            joined_at: now(),
+        })
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}
+
+pub fn remove_member(conn: &mut DbConn, thread_id: i64, user_id: i64) -> Result<bool> {
+    let removed = with_conn!(conn, c => diesel::delete(thread_members::table.find((thread_id, user_id))).execute(c))?;
+    Ok(removed == 1)
+}
+
+/// The user's threads, most recent activity first.
+pub fn threads_of_user(conn: &mut DbConn, user_id: i64) -> Result<Vec<(ThreadRow, i64)>> {
+    Ok(with_conn!(conn, c => thread_members::table
+        .inner_join(threads::table)
+        .filter(thread_members::user_id.eq(user_id))
+        .order((threads::updated_at.desc(), threads::id.desc()))
+        .select((ThreadRow::as_select(), thread_members::last_read_message_id))
+        .load(c))?)
+}
+
+/// The thread object as `viewer` sees it (their unread count and read mark).
+pub fn thread_view(conn: &mut DbConn, row: ThreadRow, viewer: i64, last_read: i64) -> Result<Thread> {
+    let members: Vec<User> = with_conn!(conn, c => thread_members::table
+        .inner_join(users::table)
+        .filter(thread_members::thread_id.eq(row.id))
+        .order(thread_members::joined_at.asc())
+        .select(User::as_select())
+        .load(c))?;
+    let last_message = match row.last_message_id {
+        Some(id) => load_messages(conn, &[id])?.pop(),
+        None => None,
+    };
+    let unread_count: i64 = with_conn!(conn, c => messages::table
+        .filter(messages::thread_id.eq(row.id))
+        .filter(messages::id.gt(last_read))
+        .filter(messages::sender_id.ne(viewer))
+        .count()
+        .get_result(c))?;
+    Ok(Thread {
+        id: row.id,
+        is_group: row.is_group,
+        name: row.name,
+        owner_id: row.owner_id,
+        members,
+        last_message,
+        unread_count,
+        last_read_message_id: last_read,
+        updated_at: row.updated_at,
+    })
+}
+
+// ---------------------------------------------------------------- messages
+
+pub struct NewMessageInput {
+    pub thread_id: i64,
+    pub sender_id: i64,
+    pub text: Option<String>,
+    pub client_msg_id: Option<String>,
+    /// (url, name, content type, size) of files already stored on disk.
+    pub attachments: Vec<(String, String, String, i64)>,
+}
+
+pub enum InsertOutcome {
+    Created(Message),
+    /// The same (thread, sender, clientMsgId) was stored before: the original.
+    Existing(Message),
+    NotMember,
+}
+
+/// Stores a message and its attachments in one transaction, idempotent on clientMsgId.
+pub fn insert_message(conn: &mut DbConn, input: &NewMessageInput) -> Result<InsertOutcome> {
+    enum Step {
+        Created(i64),
+        Existing(i64),
+        NotMember,
+    }
+    let find_existing = |conn: &mut DbConn| -> Result<Option<i64>> {
+        let Some(cmid) = input.client_msg_id.as_deref() else { return Ok(None) };
+        Ok(with_conn!(conn, c => messages::table
+            .filter(messages::thread_id.eq(input.thread_id))
+            .filter(messages::sender_id.eq(input.sender_id))
+            .filter(messages::client_msg_id.eq(cmid))
+            .select(messages::id)
+            .first(c)
+            .optional())?)
+    };
+    if let Some(id) = find_existing(conn)? {
+        return Ok(InsertOutcome::Existing(load_one(conn, id)?));
+    }
+    let step = write_tx!(conn, c => {
+        let member = thread_members::table
+            .find((input.thread_id, input.sender_id))
+            .count()
+            .get_result::<i64>(c)?;
+        if member == 0 {
+            return Ok(Step::NotMember);
+        }
+        let now = now();
+        let id: i64 = diesel::insert_into(messages::table)
+            .values(NewMessage {
+                thread_id: input.thread_id,
+                sender_id: input.sender_id,
+                body: input.text.as_deref(),
+                client_msg_id: input.client_msg_id.as_deref(),
+                created_at: now,
+            })
+            .returning(messages::id)
+            .get_result(c)?;
+        if !input.attachments.is_empty() {
+            let rows: Vec<NewAttachment> = input
+                .attachments
+                .iter()
+                .map(|(url, name, content_type, size)| NewAttachment {
+                    message_id: id,
+                    url: url.clone(),
+                    name: name.clone(),
+                    content_type: content_type.clone(),
+                    size: *size,
+                })
+                .collect();
+            diesel::insert_into(attachments::table).values(&rows).execute(c)?;
+        }
+        diesel::update(threads::table.find(input.thread_id))
+            .set((threads::last_message_id.eq(id), threads::updated_at.eq(now)))
+            .execute(c)?;
+        Ok::<_, diesel::result::Error>(Step::Created(id))
+    });
+    let step = match step.map_err(DbError::from) {
+        // A concurrent retry with the same clientMsgId won the race: answer with its message.
+        Err(e) if e.is_unique_violation() => match find_existing(conn)? {
+            Some(id) => Step::Existing(id),
+            None => return Err(e),
+        },
+        other => other?,
+    };
+    Ok(match step {
+        Step::Created(id) => InsertOutcome::Created(load_one(conn, id)?),
+        Step::Existing(id) => InsertOutcome::Existing(load_one(conn, id)?),
+        Step::NotMember => InsertOutcome::NotMember,
+    })
+}
+
+fn load_one(conn: &mut DbConn, id: i64) -> Result<Message> {
+    load_messages(conn, &[id])?
+        .pop()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))
+}
+
+/// Full message objects (sender and attachments) for the given ids, ascending.
+pub fn load_messages(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<Message>> {
+    let rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
+        .inner_join(users::table)
+        .filter(messages::id.eq_any(ids))
+        .order(messages::id.asc())
+        .select((MessageRow::as_select(), Sender::as_select()))
+        .load(c))?;
+    assemble(conn, rows)
+}
+
+fn assemble(conn: &mut DbConn, rows: Vec<(MessageRow, Sender)>) -> Result<Vec<Message>> {
+    let ids: Vec<i64> = rows.iter().map(|(m, _)| m.id).collect();
+    let mut files: HashMap<i64, Vec<Attachment>> = HashMap::new();
+    if !ids.is_empty() {
+        let found: Vec<Attachment> = with_conn!(conn, c => attachments::table
+            .filter(attachments::message_id.eq_any(&ids))
+            .order(attachments::id.asc())
+            .select(Attachment::as_select())
+            .load(c))?;
+        for a in found {
+            files.entry(a.message_id).or_default().push(a);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(m, sender)| Message {
+            attachments: files.remove(&m.id).unwrap_or_default(),
+            id: m.id,
+            thread_id: m.thread_id,
+            sender,
+            text: m.body,
+            client_msg_id: m.client_msg_id,
+            created_at: m.created_at,
+        })
+        .collect())
+}
+
+/// A page of a thread's messages, ascending. Without `after`: the newest page (before `before`).
+pub fn history(
+    conn: &mut DbConn,
+    thread_id: i64,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<Message>, bool)> {
+    let mut rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => {
+        let mut query = messages::table
+            .inner_join(users::table)
+            .filter(messages::thread_id.eq(thread_id))
+            .select((MessageRow::as_select(), Sender::as_select()))
+            .limit(limit + 1)
+            .into_boxed();
+        if let Some(b) = before {
+            query = query.filter(messages::id.lt(b));
+        }
+        if let Some(a) = after {
+            query = query.filter(messages::id.gt(a)).order(messages::id.asc());
+        } else {
+            query = query.order(messages::id.desc());
+        }
+        query.load(c)
+    })?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if after.is_none() {
+        rows.reverse();
+    }
+    Ok((assemble(conn, rows)?, has_more))
+}
+
+/// Messages of every thread of the user with id > `after`, ascending: catch-up after a reconnect.
+pub fn sync(conn: &mut DbConn, user_id: i64, after: i64, limit: i64) -> Result<(Vec<Message>, bool)> {
+    let mut rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
+        .inner_join(users::table)
+        .filter(messages::id.gt(after))
+        .filter(
+            messages::thread_id.eq_any(
+                thread_members::table
+                    .filter(thread_members::user_id.eq(user_id))
+                    .select(thread_members::thread_id),
+            ),
+        )
+        .order(messages::id.asc())
+        .limit(limit + 1)
+        .select((MessageRow::as_select(), Sender::as_select()))
+        .load(c))?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    Ok((assemble(conn, rows)?, has_more))
+}
+
+pub enum ReadOutcome {
+    Marked,
+    NotMember,
+    NoSuchMessage,
+}
+
+/// Moves the member's read mark forward (never back) to `message_id`.
+pub fn mark_read(conn: &mut DbConn, thread_id: i64, user_id: i64, message_id: i64) -> Result<ReadOutcome> {
+    if membership(conn, thread_id, user_id)?.is_none() {
+        return Ok(ReadOutcome::NotMember);
+    }
+    let exists: i64 = with_conn!(conn, c => messages::table
+        .filter(messages::id.eq(message_id))
+        .filter(messages::thread_id.eq(thread_id))
+        .count()
+        .get_result(c))?;
+    if exists == 0 {
+        return Ok(ReadOutcome::NoSuchMessage);
+    }
+    with_conn!(conn, c => diesel::update(
+        thread_members::table
+            .filter(thread_members::thread_id.eq(thread_id))
+            .filter(thread_members::user_id.eq(user_id))
+            .filter(thread_members::last_read_message_id.lt(message_id)),
+    )
+    .set(thread_members::last_read_message_id.eq(message_id))
+    .execute(c))?;
+    Ok(ReadOutcome::Marked)
+}
+
+/// Hands a group whose owner left to its longest-standing member (or to no one when empty).
+pub fn transfer_ownership(conn: &mut DbConn, thread_id: i64) -> Result<()> {
+    let next: Option<i64> = with_conn!(conn, c => thread_members::table
+        .filter(thread_members::thread_id.eq(thread_id))
+        .order((thread_members::joined_at.asc(), thread_members::user_id.asc()))
+        .select(thread_members::user_id)
+        .first(c)
+        .optional())?;
+    with_conn!(conn, c => diesel::update(threads::table.find(thread_id))
+        .set(threads::owner_id.eq(next))
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn ping(conn: &mut DbConn) -> Result<()> {
+    with_conn!(conn, c => diesel::sql_query("SELECT 1").execute(c))?;
+    Ok(())
+}

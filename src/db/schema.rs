@@ -1,0 +1,65 @@
+//! Written by hand (not `diesel print-schema`) so that ids are `BigInt` on both backends.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        user_name -> Text,
+        user_name_key -> Text,
+        nick_name -> Text,
+        password_hash -> Text,
+        avatar_url -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    threads (id) {
+        id -> BigInt,
+        is_group -> Bool,
+        name -> Nullable<Text>,
+        owner_id -> Nullable<BigInt>,
+        direct_key -> Nullable<Text>,
+        last_message_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    thread_members (thread_id, user_id) {
+        thread_id -> BigInt,
+        user_id -> BigInt,
+        last_read_message_id -> BigInt,
+        joined_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        thread_id -> BigInt,
+        sender_id -> BigInt,
+        body -> Nullable<Text>,
+        client_msg_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> BigInt,
+        message_id -> BigInt,
+        url -> Text,
+        name -> Text,
+        content_type -> Text,
+        size -> BigInt,
+    }
+}
+
+diesel::joinable!(thread_members -> threads (thread_id));
+diesel::joinable!(thread_members -> users (user_id));
+diesel::joinable!(messages -> threads (thread_id));
+diesel::joinable!(messages -> users (sender_id));
+diesel::joinable!(attachments -> messages (message_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, threads, thread_members, messages, attachments);

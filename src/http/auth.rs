@@ -1,0 +1,147 @@
+//! The seed's three auth routes, byte-for-byte: POST /auth/register, POST /auth/login, GET /auth.
+
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::form::{read_form, FileRule};
+use super::respond;
+use crate::auth::{password, AuthUser};
+use crate::db::{models, queries};
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use crate::storage::{sniff_image, Kind};
+use crate::validate;
+
+pub const MSG_USERNAME_TAKEN: &str = "User Name is already taken";
+pub const MSG_USERNAME_NOT_FOUND: &str = "userName not Found";
+pub const MSG_WRONG_PASSWORD: &str = "userName or password is incorrect";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisterFields {
+    nick_name: Option<String>,
+    user_name: Option<String>,
+    password: Option<String>,
+    confirm_password: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginFields {
+    user_name: Option<String>,
+    password: Option<String>,
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    value.ok_or_else(|| ApiError::validation(format!("{field} is required")))
+}
+
+fn taken() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::UsernameTaken, MSG_USERNAME_TAKEN)
+}
+
+pub async fn register(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.limits.check_auth_request(&req)?;
+    let avatar_rule = FileRule { field: "avatar", max_bytes: state.config.max_avatar_bytes, max_count: 1 };
+    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[avatar_rule]).await?;
+    let fields: RegisterFields = form.parse()?;
+    let nick_name = required(fields.nick_name, "nickName")?;
+    let user_name = required(fields.user_name, "userName")?;
+    let password = required(fields.password, "password")?;
+    let confirm = required(fields.confirm_password, "confirmPassword")?;
+    let nick_name = validate::nick_name(&nick_name).map_err(ApiError::validation)?;
+    validate::user_name(&user_name).map_err(ApiError::validation)?;
+    validate::password(&password).map_err(ApiError::validation)?;
+    if confirm != password {
+        return Err(ApiError::validation("confirmPassword must match password"));
+    }
+    let avatar = form.files.into_iter().next().map(|(_, upload)| upload);
+    let avatar_type = match &avatar {
+        Some(upload) => Some(sniff_image(&upload.head).ok_or_else(|| {
+            ApiError::unsupported_media("avatar must be a PNG, JPEG, GIF or WebP image")
+        })?),
+        None => None,
+    };
+
+    let key = user_name.to_ascii_lowercase();
+    let lookup_key = key.clone();
+    // Refuse a taken name before spending a bcrypt hash on it; the unique index decides races.
+    if state.db.run(move |c| queries::find_user_row_by_key(c, &lookup_key)).await?.is_some() {
+        return Err(taken());
+    }
+    let hash = password::hash(password, state.config.bcrypt_cost).await.map_err(|e| {
+        tracing::error!(error = %e, "bcrypt failed");
+        ApiError::internal()
+    })?;
+    let stored = match (avatar, avatar_type) {
+        (Some(upload), Some((ext, content_type))) => Some(
+            state.storage.persist(upload, Kind::Avatars, ext, content_type).await.map_err(|e| {
+                tracing::error!(error = %e, "could not store avatar");
+                ApiError::internal()
+            })?,
+        ),
+        _ => None,
+    };
+    let avatar_url = stored.as_ref().map(|s| s.url.clone());
+    let inserted = state
+        .db
+        .run(move |c| {
+            queries::insert_user(
+                c,
+                &models::NewUser {
+                    user_name: &user_name,
+                    user_name_key: &key,
+                    nick_name: &nick_name,
+                    password_hash: &hash,
+                    avatar_url: avatar_url.as_deref(),
+                    created_at: models::now(),
+                },
+            )
+        })
+        .await;
+    // On any failure `stored` is dropped here and its file deleted: no orphan on disk.
+    let user = match inserted {
+        Ok(user) => user,
+        Err(e) if e.is_unique_violation() => return Err(taken()),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(file) = stored {
+        file.keep();
+    }
+    let token = state.jwt.issue(user.id).map_err(|_| ApiError::internal())?;
+    Ok(respond(StatusCode::OK, "Register Successfully", json!({ "accessToken": token, "user": user })))
+}
+
+pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.limits.check_auth_request(&req)?;
+    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[]).await?;
+    let fields: LoginFields = form.parse()?;
+    let user_name = required(fields.user_name, "userName")?;
+    let password = required(fields.password, "password")?;
+    let key = user_name.to_ascii_lowercase();
+    state.limits.check_failed_logins(&key)?;
+    let lookup_key = key.clone();
+    let row = state.db.run(move |c| queries::find_user_row_by_key(c, &lookup_key)).await?;
+    let cost = state.config.bcrypt_cost;
+    let internal = |e: password::PasswordError| {
+        tracing::error!(error = %e, "bcrypt failed");
+        ApiError::internal()
+    };
+    let Some(row) = row else {
+        password::verify_dummy(password, cost).await.map_err(internal)?;
+        state.limits.record_failed_login(&key);
+        return Err(ApiError::unauthorized(MSG_USERNAME_NOT_FOUND));
+    };
+    if !password::verify(password, row.password_hash.clone()).await.map_err(internal)? {
+        state.limits.record_failed_login(&key);
+        return Err(ApiError::unauthorized(MSG_WRONG_PASSWORD));
+    }
+    let user = models::User::from(row);
+    let token = state.jwt.issue(user.id).map_err(|_| ApiError::internal())?;
+    Ok(respond(StatusCode::OK, "Login Successfully", json!({ "accessToken": token, "user": user })))
+}
+
+pub async fn check(auth: AuthUser) -> HttpResponse {
+    respond(StatusCode::OK, "Authenticate Successfully", json!({ "user": auth.user }))
+}

@@ -1,0 +1,90 @@
+//! GET /users/{id}, GET /users?search=&limit=, PATCH /users/me.
+
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::form::{read_form, FileRule};
+use super::respond;
+use crate::auth::AuthUser;
+use crate::db::queries;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::{sniff_image, Kind};
+use crate::validate;
+
+pub async fn get(_auth: AuthUser, id: web::Path<i64>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let user = state.chat.user(id.into_inner()).await?;
+    Ok(respond(StatusCode::OK, "Get User Successfully", json!({ "user": user })))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    search: Option<String>,
+    limit: Option<String>,
+}
+
+/// Parses an optional integer query parameter strictly ("abc" and "1.5" are refused).
+pub fn int_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| v.parse::<i64>().map_err(|_| ApiError::validation(format!("{name} must be an integer"))))
+        .transpose()
+}
+
+pub async fn search(_auth: AuthUser, query: web::Query<SearchQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let limit = int_param("limit", query.limit.as_deref())?;
+    let limit = validate::limit(limit, 20, 50).map_err(ApiError::validation)?;
+    let text = query.search.clone().unwrap_or_default();
+    if text.chars().count() > 100 {
+        return Err(ApiError::validation("search must be at most 100 characters"));
+    }
+    let users = state.chat.search_users(text, limit).await?;
+    Ok(respond(StatusCode::OK, "Search Users Successfully", json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateFields {
+    nick_name: Option<String>,
+}
+
+pub async fn update_me(
+    auth: AuthUser,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let avatar_rule = FileRule { field: "avatar", max_bytes: state.config.max_avatar_bytes, max_count: 1 };
+    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[avatar_rule]).await?;
+    let fields: UpdateFields = form.parse()?;
+    let nick_name = fields
+        .nick_name
+        .map(|n| validate::nick_name(&n).map_err(ApiError::validation))
+        .transpose()?;
+    let stored = match form.files.into_iter().next() {
+        Some((_, upload)) => {
+            let (ext, content_type) = sniff_image(&upload.head)
+                .ok_or_else(|| ApiError::unsupported_media("avatar must be a PNG, JPEG, GIF or WebP image"))?;
+            Some(state.storage.persist(upload, Kind::Avatars, ext, content_type).await.map_err(|e| {
+                tracing::error!(error = %e, "could not store avatar");
+                ApiError::internal()
+            })?)
+        }
+        None => None,
+    };
+    let user_id = auth.user.id;
+    let avatar_url = stored.as_ref().map(|s| s.url.clone());
+    let updated = state
+        .db
+        .run(move |c| queries::update_user(c, user_id, nick_name.as_deref(), avatar_url.as_deref()))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(crate::auth::MSG_USER_NOT_FOUND))?;
+    if let Some(file) = stored {
+        file.keep();
+    }
+    let (user, replaced) = updated;
+    if let Some(old) = replaced {
+        state.storage.delete_url(&old).await;
+    }
+    Ok(respond(StatusCode::OK, "Update User Successfully", json!({ "user": user })))
+}

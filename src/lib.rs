@@ -1,0 +1,228 @@
+//! chat-server: one process that gives a chat product its backend.
+//!
+//! Layout, outside in:
+//! - [`config`]: one typed struct from flags and environment, read once.
+//! - [`http`]: thin actix handlers; [`error::ApiError`] is the only place error JSON is built.
+//! - [`ws`]: `GET /ws` authenticates before the upgrade, then [`ws::connection`] runs one task
+//!   per socket that owns it and answers its requests in order.
+//! - [`chat`]: the service both faces call (threads, messages, read marks, presence).
+//! - [`registry`]: user id -> live connections (bounded queues), sharded; every fan-out goes
+//!   through it.
+//! - [`db`]: SQLite or PostgreSQL behind one pool, embedded migrations; [`storage`]: uploads.
+//!
+//! A message: connection task parses `send` -> [`chat::Chat::send`] validates, takes the
+//! thread's lock, stores it in one transaction -> queues the ack on the sender's connection and
+//! one shared serialized frame on every other member connection -> each connection task writes
+//! its queue to its socket.
+
+pub mod auth;
+pub mod chat;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod openapi;
+pub mod registry;
+pub mod state;
+pub mod storage;
+pub mod validate;
+pub mod ws;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpServer};
+
+use crate::chat::Chat;
+use crate::config::Config;
+use crate::db::Db;
+use crate::limits::Limits;
+use crate::registry::{Registry, CLOSE_GOING_AWAY};
+use crate::state::AppState;
+use crate::storage::Storage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot use upload directory {path}: {source}")]
+    UploadDir { path: String, source: std::io::Error },
+    #[error("cannot read or create the JWT secret: {0}")]
+    Secret(std::io::Error),
+    #[error("database: {0}")]
+    Database(#[from] db::DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// Content-Security-Policy of the browser client: everything from this origin, nothing else.
+const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
+                        style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; \
+                        frame-ancestors 'none'; base-uri 'none'";
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    registry: Arc<Registry>,
+    db_kind: &'static str,
+}
+
+impl Application {
+    /// Wires everything and binds the listener; tests call this with port 0.
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let _ = http::service::prometheus();
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let upload_dir = config.upload_dir();
+        let storage = Storage::open(&upload_dir).map_err(|source| StartupError::UploadDir {
+            path: upload_dir.display().to_string(),
+            source,
+        })?;
+        let secret = auth::jwt::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)
+            .map_err(StartupError::Secret)?;
+        let jwt = auth::jwt::Jwt::new(&secret, config.jwt_ttl_secs);
+        let url = config.database_url();
+        let db = tokio::task::spawn_blocking(move || Db::connect(&url))
+            .await
+            .map_err(|e| StartupError::Database(db::DbError::Blocking(e.to_string())))??;
+        let db_kind = db.kind();
+        let registry = Arc::new(Registry::new());
+        let limits = Arc::new(Limits::new(config.rate_limits_enabled(), config.trust_proxy));
+        let chat = Chat::new(db.clone(), registry.clone(), limits.clone(), config.max_thread_members);
+        let config = Arc::new(config);
+        let state = web::Data::new(AppState { config: config.clone(), db, jwt, storage, limits, chat });
+
+        let listener = TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?.port();
+        let static_dir = config.static_dir.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(http::extractor_configs)
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")).add((header::CONTENT_SECURITY_POLICY, PAGE_CSP)).add((header::REFERRER_POLICY, "no-referrer")))
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().clone();
+                    let path = req.path().to_owned();
+                    let call = srv.call(req);
+                    async move {
+                        let response = call.await?;
+                        let status = response.status().as_u16();
+                        let elapsed = started.elapsed();
+                        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                        metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+                        metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route).record(elapsed.as_secs_f64());
+                        // the path only: a `?token=` query never reaches the log
+                        tracing::info!(%method, %path, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+                        Ok::<_, actix_web::Error>(response)
+                    }
+                })
+                .configure(http::routes)
+                .service(web::resource("/ws").route(web::get().to(ws::upgrade)))
+                .service(
+                    actix_files::Files::new("/", &static_dir)
+                        .index_file("index.html")
+                        .default_handler(web::to(http::not_found)),
+                )
+                .default_service(web::to(http::not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .client_request_timeout(Duration::from_secs(30))
+        .client_disconnect_timeout(Duration::from_secs(5))
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        });
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?
+            .run();
+        Ok(Application { server, port, registry, db_kind })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn database_kind(&self) -> &'static str {
+        self.db_kind
+    }
+
+    /// A handle that stops the server the way SIGTERM does.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { handle: self.server.handle(), registry: self.registry.clone() }
+    }
+
+    /// Serves until stopped. SIGTERM or Ctrl-C: close every WebSocket with 1001 after flushing
+    /// its queue, finish in-flight requests, then return; a second signal exits at once.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stopper = self.stopper();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: closing WebSockets and finishing requests");
+            let graceful = stopper.stop();
+            actix_web::rt::spawn(graceful);
+            wait_for_signal().await;
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
+        });
+        self.server.await
+    }
+}
+
+#[derive(Clone)]
+pub struct Stopper {
+    handle: ServerHandle,
+    registry: Arc<Registry>,
+}
+
+impl Stopper {
+    pub async fn stop(self) {
+        self.registry.close_all(CLOSE_GOING_AWAY);
+        // give connection tasks a moment to flush and send their close frames
+        for _ in 0..50 {
+            if self.registry.total_connections() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.handle.stop(true).await;
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

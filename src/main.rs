@@ -1,0 +1,35 @@
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use chat_server::config::Config;
+use chat_server::Application;
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let app = match Application::build(config.clone()).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        address = %config.bind_addr.ip(),
+        port = app.port(),
+        database = app.database_kind(),
+        data_dir = %config.data_dir.display(),
+        "chat-server listening"
+    );
+    match app.run_until_stopped().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

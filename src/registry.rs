@@ -1,0 +1,189 @@
+//! The session registry: user id -> that user's live connections on this node.
+//!
+//! Sharded so that fan-out from many threads at once does not meet on one lock. It holds only
+//! the sending half of each connection's bounded queue; the connection task owns the socket.
+//! Delivery never waits: a full queue marks a slow consumer, which is closed with 1013.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytestring::ByteString;
+use tokio::sync::{mpsc, Notify};
+
+/// One serialized server frame, shared by every recipient without copying.
+pub type Frame = ByteString;
+
+pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Lets anyone ask a connection task to close with a code.
+#[derive(Debug, Default)]
+pub struct CloseSignal {
+    code: AtomicU16,
+    notify: Notify,
+}
+
+impl CloseSignal {
+    pub fn close(&self, code: u16) {
+        // the first reason wins
+        if self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.notify.notify_one();
+        }
+    }
+
+    pub async fn wait(&self) -> u16 {
+        loop {
+            let code = self.code.load(Ordering::Acquire);
+            if code != 0 {
+                return code;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    pub conn_id: u64,
+    pub tx: mpsc::Sender<Frame>,
+    pub close: Arc<CloseSignal>,
+}
+
+impl ConnHandle {
+    /// Queues a frame without waiting; a full queue closes the connection as a slow consumer.
+    pub fn push(&self, frame: &Frame) -> bool {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("ws_slow_consumer_closes_total").increment(1);
+                self.close.close(CLOSE_SLOW_CONSUMER);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+type Shard = RwLock<HashMap<i64, Vec<ConnHandle>>>;
+
+pub struct Registry {
+    shards: Box<[Shard]>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Registered {
+    /// The user had no other connection on this node.
+    First,
+    Another,
+}
+
+/// Who, among the audience, is left out of one delivery.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Skip {
+    pub user: Option<i64>,
+    pub conn: Option<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        let count = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(4) * 16).next_power_of_two();
+        Registry { shards: (0..count).map(|_| RwLock::new(HashMap::new())).collect() }
+    }
+
+    fn shard(&self, user_id: i64) -> &Shard {
+        &self.shards[(user_id.unsigned_abs() as usize) & (self.shards.len() - 1)]
+    }
+
+    pub fn connections_of(&self, user_id: i64) -> usize {
+        let shard = self.shard(user_id).read().unwrap_or_else(|p| p.into_inner());
+        shard.get(&user_id).map_or(0, Vec::len)
+    }
+
+    pub fn is_online(&self, user_id: i64) -> bool {
+        self.connections_of(user_id) > 0
+    }
+
+    pub fn register(&self, user_id: i64, handle: ConnHandle) -> Registered {
+        let mut shard = self.shard(user_id).write().unwrap_or_else(|p| p.into_inner());
+        let conns = shard.entry(user_id).or_default();
+        conns.push(handle);
+        metrics::gauge!("ws_connections").increment(1.0);
+        if conns.len() == 1 {
+            Registered::First
+        } else {
+            Registered::Another
+        }
+    }
+
+    /// Removes a connection; `true` when it was the user's last one on this node.
+    pub fn unregister(&self, user_id: i64, conn_id: u64) -> bool {
+        let mut shard = self.shard(user_id).write().unwrap_or_else(|p| p.into_inner());
+        let Some(conns) = shard.get_mut(&user_id) else { return false };
+        let before = conns.len();
+        conns.retain(|c| c.conn_id != conn_id);
+        if conns.len() < before {
+            metrics::gauge!("ws_connections").decrement(1.0);
+        }
+        if conns.is_empty() {
+            shard.remove(&user_id);
+            return before > 0;
+        }
+        false
+    }
+
+    /// Queues `frame` on every connection of every user in `users`, minus `skip`.
+    /// Returns the number of connections it was queued on.
+    pub fn deliver(&self, users: &[i64], frame: &Frame, skip: Skip) -> usize {
+        let mut delivered = 0;
+        for &user_id in users {
+            if skip.user == Some(user_id) {
+                continue;
+            }
+            let shard = self.shard(user_id).read().unwrap_or_else(|p| p.into_inner());
+            if let Some(conns) = shard.get(&user_id) {
+                for conn in conns {
+                    if skip.conn != Some(conn.conn_id) && conn.push(frame) {
+                        delivered += 1;
+                    }
+                }
+            }
+        }
+        if delivered > 0 {
+            metrics::counter!("ws_fanout_deliveries_total").increment(delivered as u64);
+        }
+        delivered
+    }
+
+    /// Queues `frame` on one connection of `user_id`.
+    pub fn deliver_to_conn(&self, user_id: i64, conn_id: u64, frame: &Frame) -> bool {
+        let shard = self.shard(user_id).read().unwrap_or_else(|p| p.into_inner());
+        shard
+            .get(&user_id)
+            .and_then(|conns| conns.iter().find(|c| c.conn_id == conn_id))
+            .is_some_and(|c| c.push(frame))
+    }
+
+    /// Asks every connection on this node to close (shutdown: 1001).
+    pub fn close_all(&self, code: u16) {
+        for shard in self.shards.iter() {
+            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
+            for conn in shard.values().flatten() {
+                conn.close.close(code);
+            }
+        }
+    }
+
+    pub fn total_connections(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).values().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+}

@@ -1,0 +1,129 @@
+//! The contract's field rules, shared by HTTP and WebSocket.
+
+fn is_forbidden_control(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+pub fn user_name(value: &str) -> Result<(), String> {
+    let len = value.chars().count();
+    let mut chars = value.chars();
+    let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !(6..=30).contains(&len) || !starts_with_letter || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(
+            "userName must be 6-30 characters: an ASCII letter first, then ASCII letters, digits or _".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A display name (nickName, thread name): no control character anywhere, then trimmed, then
+/// 1..=max code points. Returns the trimmed value.
+pub fn display_name(field: &str, value: &str, max: usize) -> Result<String, String> {
+    if value.chars().any(is_forbidden_control) {
+        return Err(format!("{field} must not contain control characters or line breaks"));
+    }
+    let trimmed = value.trim();
+    let len = trimmed.chars().count();
+    if len == 0 || len > max {
+        return Err(format!("{field} must be 1-{max} characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+pub fn nick_name(value: &str) -> Result<String, String> {
+    display_name("nickName", value, 50)
+}
+
+pub fn thread_name(value: &str) -> Result<String, String> {
+    display_name("name", value, 100)
+}
+
+pub fn password(value: &str) -> Result<(), String> {
+    if !(8..=72).contains(&value.len()) {
+        return Err("password must be 8-72 bytes long".into());
+    }
+    let lower = value.chars().any(char::is_lowercase);
+    let upper = value.chars().any(char::is_uppercase);
+    let digit = value.chars().any(|c| c.is_ascii_digit());
+    if !(lower && upper && digit) {
+        return Err("password must contain a lowercase letter, an uppercase letter and a digit".into());
+    }
+    Ok(())
+}
+
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// Message text: kept exactly as sent; LF, CR and tab allowed, other control characters not.
+pub fn message_text(value: &str) -> Result<(), String> {
+    if value.chars().count() > MAX_TEXT_CHARS {
+        return Err(format!("text must be at most {MAX_TEXT_CHARS} characters"));
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err("text must not contain control characters other than line breaks and tabs".into());
+    }
+    if value.chars().all(char::is_whitespace) {
+        return Err("text must contain a non-whitespace character".into());
+    }
+    Ok(())
+}
+
+pub fn client_msg_id(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
+        return Err("clientMsgId must be 1-128 bytes without control characters".into());
+    }
+    Ok(())
+}
+
+/// A page size: `default` when absent, else within `1..=max`.
+pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, String> {
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(format!("limit must be between 1 and {max}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_name_bounds() {
+        assert!(user_name("abcde").is_err());
+        assert!(user_name("abcdef").is_ok());
+        assert!(user_name(&"a".repeat(30)).is_ok());
+        assert!(user_name(&"a".repeat(31)).is_err());
+        assert!(user_name("1abcdef").is_err());
+        assert!(user_name("abc def").is_err());
+        assert!(user_name("abcdé_1").is_err());
+    }
+
+    #[test]
+    fn nick_name_rules() {
+        assert_eq!(nick_name("  Bob  ").as_deref(), Ok("Bob"));
+        assert!(nick_name("a\tb").is_err());
+        assert!(nick_name("a\u{2028}b").is_err());
+        assert!(nick_name("   ").is_err());
+        assert!(nick_name(&"é".repeat(50)).is_ok());
+        assert!(nick_name(&"é".repeat(51)).is_err());
+        assert!(nick_name("👩‍👩‍👧").is_ok());
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(password("Abcdef1").is_err());
+        assert!(password("Abcdefg1").is_ok());
+        assert!(password("abcdefg1").is_err());
+        assert!(password(&format!("Ab1{}", "x".repeat(69))).is_ok());
+        assert!(password(&format!("Ab1{}", "x".repeat(70))).is_err());
+    }
+
+    #[test]
+    fn text_rules() {
+        assert!(message_text("hi\n\tthere").is_ok());
+        assert!(message_text(" \n ").is_err());
+        assert!(message_text("a\u{0}b").is_err());
+        assert!(message_text(&"x".repeat(4000)).is_ok());
+        assert!(message_text(&"x".repeat(4001)).is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! The connection task (the connection's "actor"): owns the socket, answers the connection's
+//! requests in order, and writes what the registry queues for it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, ProtocolError, Session};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::protocol::{self, Request};
+use super::WsSettings;
+use crate::auth::AuthUser;
+use crate::chat::events::{encode, Ack, ServerEvent};
+use crate::chat::{Chat, ChatError, Origin, SendInput};
+use crate::registry::{CloseSignal, ConnHandle, Frame, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+use crate::validate;
+
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// Frames written per wake-up before the task looks at its socket again.
+const WRITE_BATCH: usize = 64;
+
+fn next_conn_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    // random high bits keep ids distinct across restarts and nodes
+    let seed = *SEED.get_or_init(|| rand::random::<u64>() & 0xFFFF_FFFF_0000_0000);
+    seed | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF)
+}
+
+fn close_reason(code: u16) -> CloseReason {
+    let (code, text) = match code {
+        CLOSE_SLOW_CONSUMER => (CloseCode::Again, "slow consumer: reconnect and sync"),
+        CLOSE_GOING_AWAY => (CloseCode::Away, "server shutting down"),
+        CLOSE_TOKEN_EXPIRED => (CloseCode::Other(CLOSE_TOKEN_EXPIRED), "token expired"),
+        1000 => (CloseCode::Normal, "idle timeout"),
+        1009 => (CloseCode::Size, "frame too large"),
+        1007 => (CloseCode::Invalid, "invalid UTF-8"),
+        1002 => (CloseCode::Protocol, "protocol error"),
+        other => (CloseCode::Other(other), ""),
+    };
+    CloseReason { code, description: (!text.is_empty()).then(|| text.to_owned()) }
+}
+
+fn protocol_close_code(err: &ProtocolError) -> u16 {
+    match err {
+        ProtocolError::Overflow => 1009,
+        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => 1007,
+        _ => 1002,
+    }
+}
+
+fn error_frame(id: &Value, code: &str, message: &str) -> Frame {
+    encode(&ServerEvent::Error { id, code, message })
+}
+
+fn chat_error_frame(id: &Value, err: &ChatError) -> Frame {
+    let (code, message) = match err {
+        ChatError::Validation(m) => ("VALIDATION", m.clone()),
+        ChatError::NotMember | ChatError::Forbidden(_) => ("NOT_MEMBER", "You are not a member of this thread".into()),
+        ChatError::NotFound(m) => ("NOT_FOUND", m.clone()),
+        ChatError::RateLimited(secs) => ("RATE_LIMITED", format!("Too many requests, retry in {secs}s")),
+        ChatError::Db(_) | ChatError::Storage(_) => {
+            tracing::error!(error = %err, "request failed");
+            ("INTERNAL", "Internal server error".into())
+        }
+    };
+    error_frame(id, code, &message)
+}
+
+struct Conn {
+    chat: Chat,
+    auth: AuthUser,
+    conn_id: u64,
+    handle: ConnHandle,
+}
+
+impl Conn {
+    /// Queues a reply for this connection, behind whatever events are already queued.
+    fn reply(&self, frame: &Frame) {
+        self.handle.push(frame);
+    }
+
+    async fn handle_text(&self, text: &str) {
+        let (id, request) = protocol::parse(text);
+        let request = match request {
+            Ok(request) => request,
+            Err(refusal) => {
+                metrics::counter!("ws_frames_in_total", "type" => "invalid").increment(1);
+                return self.reply(&error_frame(&id, refusal.code, &refusal.message));
+            }
+        };
+        let user = &self.auth.user;
+        let outcome: Result<(), ChatError> = match request {
+            Request::Send(send) => {
+                metrics::counter!("ws_frames_in_total", "type" => "send").increment(1);
+                let origin = Origin { user_id: user.id, conn_id: self.conn_id, request_id: id.clone() };
+                let input = SendInput { thread_id: send.thread_id, text: Some(send.text), client_msg_id: send.client_msg_id, files: Vec::new() };
+                // the ack is queued by the chat service, in order with the thread's events
+                self.chat.send(user.id, input, Some(origin)).await.map(|_| ())
+            }
+            Request::Typing(typing) => {
+                metrics::counter!("ws_frames_in_total", "type" => "typing").increment(1);
+                self.chat.typing(user, typing.thread_id, typing.is_typing).await.map(|()| self.ack_if_asked(&id))
+            }
+            Request::Read(read) => {
+                metrics::counter!("ws_frames_in_total", "type" => "read").increment(1);
+                self.chat
+                    .mark_read(user.id, read.thread_id, read.message_id, Some(self.conn_id))
+                    .await
+                    .map(|()| self.ack_if_asked(&id))
+            }
+            Request::History(history) => {
+                metrics::counter!("ws_frames_in_total", "type" => "history").increment(1);
+                match validate::limit(history.limit, 50, 100) {
+                    Err(m) => Err(ChatError::Validation(m)),
+                    Ok(limit) => self
+                        .chat
+                        .history(user.id, history.thread_id, history.before, None, limit)
+                        .await
+                        .map(|(messages, has_more)| self.reply_messages(&id, &messages, has_more)),
+                }
+            }
+            Request::Sync(sync) => {
+                metrics::counter!("ws_frames_in_total", "type" => "sync").increment(1);
+                match validate::limit(sync.limit, 500, 500) {
+                    Err(m) => Err(ChatError::Validation(m)),
+                    Ok(limit) => self
+                        .chat
+                        .sync(user.id, sync.after, limit)
+                        .await
+                        .map(|(messages, has_more)| self.reply_messages(&id, &messages, has_more)),
+                }
+            }
+            Request::Ping => {
+                metrics::counter!("ws_frames_in_total", "type" => "ping").increment(1);
+                self.reply(&encode(&ServerEvent::Pong { id: &id }));
+                Ok(())
+            }
+        };
+        if let Err(err) = outcome {
+            self.reply(&chat_error_frame(&id, &err));
+        }
+    }
+
+    /// `typing` and `read` have no reply of their own; one that carries an id gets an empty ack.
+    fn ack_if_asked(&self, id: &Value) {
+        if !id.is_null() {
+            self.reply(&encode(&ServerEvent::Ack(Ack::empty(id))));
+        }
+    }
+
+    fn reply_messages(&self, id: &Value, messages: &[crate::db::models::Message], has_more: bool) {
+        self.reply(&encode(&ServerEvent::Ack(Ack { messages: Some(messages), has_more: Some(has_more), ..Ack::empty(id) })));
+    }
+}
+
+/// Serves one WebSocket until it closes, then unregisters it.
+pub async fn run(chat: Chat, auth: AuthUser, mut session: Session, stream: MessageStream, settings: WsSettings) {
+    let conn_id = next_conn_id();
+    let user_id = auth.user.id;
+    let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames);
+    let close = Arc::new(CloseSignal::default());
+    let handle = ConnHandle { conn_id, tx, close: close.clone() };
+    let connection_id = format!("{conn_id:016x}");
+    // `ready` is queued before the connection is registered, so it is always the first frame.
+    handle.push(&encode(&ServerEvent::Ready { user: &auth.user, connection_id: &connection_id }));
+    chat.connected(user_id, handle.clone()).await;
+
+    let mut stream = stream
+        .max_frame_size(settings.max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(settings.max_frame_bytes);
+    let conn = Conn { chat: chat.clone(), auth, conn_id, handle };
+    let expires_in = Duration::from_secs(u64::try_from(conn.auth.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0));
+    let token_expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(token_expiry);
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + settings.ping_every, settings.ping_every);
+    let mut last_heard = Instant::now();
+
+    let close_code: Option<u16> = loop {
+        tokio::select! {
+            biased;
+            code = close.wait() => break Some(code),
+            () = &mut token_expiry => break Some(CLOSE_TOKEN_EXPIRED),
+            frame = rx.recv() => {
+                let Some(frame) = frame else { break None };
+                if session.text(frame).await.is_err() {
+                    break None;
+                }
+                let mut written = 1;
+                while written < WRITE_BATCH {
+                    let Ok(frame) = rx.try_recv() else { break };
+                    if session.text(frame).await.is_err() {
+                        break;
+                    }
+                    written += 1;
+                }
+                metrics::counter!("ws_frames_out_total").increment(written as u64);
+            }
+            incoming = stream.recv() => {
+                last_heard = Instant::now();
+                match incoming {
+                    None => break None,
+                    Some(Ok(AggregatedMessage::Text(text))) => conn.handle_text(&text).await,
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        metrics::counter!("ws_frames_in_total", "type" => "binary").increment(1);
+                        conn.reply(&error_frame(&Value::Null, "BAD_FRAME", "binary frames are not supported: send JSON text"));
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(reason))) => {
+                        let _ = session.close(reason).await;
+                        chat.disconnected(user_id, conn_id).await;
+                        return;
+                    }
+                    Some(Err(err)) => break Some(protocol_close_code(&err)),
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= settings.idle_after {
+                    break Some(1000);
+                }
+                if session.ping(b"").await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+    chat.disconnected(user_id, conn_id).await;
+    if let Some(code) = close_code {
+        if code == CLOSE_GOING_AWAY {
+            // flush what was queued before saying goodbye
+            while let Ok(frame) = rx.try_recv() {
+                if session.text(frame).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = session.close(Some(close_reason(code))).await;
+    }
+}

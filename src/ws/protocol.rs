@@ -1,0 +1,131 @@
+//! Client requests: parsed from one text frame into a typed request, or into the error frame
+//! that answers it.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendRequest {
+    pub thread_id: i64,
+    pub text: String,
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingRequest {
+    pub thread_id: i64,
+    pub is_typing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadRequest {
+    pub thread_id: i64,
+    pub message_id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRequest {
+    pub thread_id: i64,
+    #[serde(default)]
+    pub before: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRequest {
+    pub after: i64,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug)]
+pub enum Request {
+    Send(SendRequest),
+    Typing(TypingRequest),
+    Read(ReadRequest),
+    History(HistoryRequest),
+    Sync(SyncRequest),
+    Ping,
+}
+
+/// A request that could not be understood: the error frame's code and message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal { code, message: message.into() }
+}
+
+/// The echoed `id`: a string or a number, else `null`.
+fn request_id(object: &serde_json::Map<String, Value>) -> Result<Value, Refusal> {
+    match object.get("id") {
+        None | Some(Value::Null) => Ok(Value::Null),
+        Some(id @ (Value::String(_) | Value::Number(_))) => Ok(id.clone()),
+        Some(_) => Err(refuse("VALIDATION", "id must be a string or a number")),
+    }
+}
+
+fn fields<T: DeserializeOwned>(object: serde_json::Map<String, Value>, kind: &str) -> Result<T, Refusal> {
+    let mut object = object;
+    object.remove("type");
+    object.remove("id");
+    serde_json::from_value(Value::Object(object)).map_err(|e| refuse("VALIDATION", format!("invalid {kind} request: {e}")))
+}
+
+/// Parses one text frame. The id is returned even when the request is refused, so the error
+/// frame can echo it.
+pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
+    let object = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => return (Value::Null, Err(refuse("BAD_JSON", "a request must be a JSON object"))),
+        Err(e) => return (Value::Null, Err(refuse("BAD_JSON", format!("malformed JSON: {e}")))),
+    };
+    let id = match request_id(&object) {
+        Ok(id) => id,
+        Err(refusal) => return (Value::Null, Err(refusal)),
+    };
+    let kind = match object.get("type") {
+        Some(Value::String(kind)) => kind.clone(),
+        Some(_) => return (id, Err(refuse("VALIDATION", "type must be a string"))),
+        None => return (id, Err(refuse("VALIDATION", "type is required"))),
+    };
+    let request = match kind.as_str() {
+        "send" => fields(object, "send").map(Request::Send),
+        "typing" => fields(object, "typing").map(Request::Typing),
+        "read" => fields(object, "read").map(Request::Read),
+        "history" => fields(object, "history").map(Request::History),
+        "sync" => fields(object, "sync").map(Request::Sync),
+        "ping" => Ok(Request::Ping),
+        other => Err(refuse("UNKNOWN_TYPE", format!("unknown request type {other:?}"))),
+    };
+    (id, request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_the_id() {
+        let (id, res) = parse(r#"{"type":"nope","id":7}"#);
+        assert_eq!(id, Value::from(7));
+        assert_eq!(res.err().map(|r| r.code), Some("UNKNOWN_TYPE"));
+        let (_, res) = parse("{oops");
+        assert_eq!(res.err().map(|r| r.code), Some("BAD_JSON"));
+        let (_, res) = parse(r#"{"type":"send","threadId":"x","text":"hi"}"#);
+        assert_eq!(res.err().map(|r| r.code), Some("VALIDATION"));
+        let (_, res) = parse(r#"{"type":5}"#);
+        assert_eq!(res.err().map(|r| r.code), Some("VALIDATION"));
+    }
+}
