@@ -172,11 +172,11 @@ impl Application {
     /// its queue, finish in-flight requests, then return; a second signal exits at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stopper = self.stopper();
-        actix_web::rt::spawn(async move {
+        tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: closing WebSockets and finishing requests");
             let graceful = stopper.stop();
-            actix_web::rt::spawn(graceful);
+            tokio::spawn(graceful);
             wait_for_signal().await;
             tracing::warn!("second signal: exiting now");
             std::process::exit(130);

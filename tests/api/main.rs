@@ -1,0 +1,6 @@
+//! One integration-test binary: the real server on loopback, real SQLite (or PostgreSQL when
+//! CHAT_TEST_PG_URL is set), real HTTP and WebSocket clients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod helpers;
