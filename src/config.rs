@@ -13,7 +13,11 @@ pub enum Switch {
 
 /// Every setting has a CLI flag and an environment variable of the same name.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "chat-server", version, about = "A chat backend: HTTP auth, JWT-gated WebSocket, durable threads")]
+#[command(
+    name = "chat-server",
+    version,
+    about = "A chat backend: HTTP auth, JWT-gated WebSocket, durable threads"
+)]
 pub struct Config {
     /// Address and port to listen on.
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
@@ -106,9 +110,9 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            self.data_dir.join("chat.db").to_string_lossy().into_owned()
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("chat.db").to_string_lossy().into_owned())
     }
 
     pub fn rate_limits_enabled(&self) -> bool {

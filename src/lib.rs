@@ -49,19 +49,29 @@ use crate::storage::Storage;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot use data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot use upload directory {path}: {source}")]
-    UploadDir { path: String, source: std::io::Error },
+    UploadDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read or create the JWT secret: {0}")]
     Secret(std::io::Error),
     #[error("database: {0}")]
     Database(#[from] db::DbError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// Content-Security-Policy of the browser client: everything from this origin, nothing else.
-const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
+const PAGE_CSP: &str =
+    "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
                         style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; \
                         frame-ancestors 'none'; base-uri 'none'";
 
@@ -85,8 +95,9 @@ impl Application {
             path: upload_dir.display().to_string(),
             source,
         })?;
-        let secret = auth::jwt::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)
-            .map_err(StartupError::Secret)?;
+        let secret =
+            auth::jwt::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)
+                .map_err(StartupError::Secret)?;
         let jwt = auth::jwt::Jwt::new(&secret, config.jwt_ttl_secs);
         let url = config.database_url();
         let db = tokio::task::spawn_blocking(move || Db::connect(&url))
@@ -94,16 +105,38 @@ impl Application {
             .map_err(|e| StartupError::Database(db::DbError::Blocking(e.to_string())))??;
         let db_kind = db.kind();
         let registry = Arc::new(Registry::new());
-        let limits = Arc::new(Limits::new(config.rate_limits_enabled(), config.trust_proxy));
-        let chat = Chat::new(db.clone(), registry.clone(), limits.clone(), config.max_thread_members);
+        let limits = Arc::new(Limits::new(
+            config.rate_limits_enabled(),
+            config.trust_proxy,
+        ));
+        let chat = Chat::new(
+            db.clone(),
+            registry.clone(),
+            limits.clone(),
+            config.max_thread_members,
+        );
         let config = Arc::new(config);
-        let state = web::Data::new(AppState { config: config.clone(), db, jwt, storage, limits, chat });
+        let state = web::Data::new(AppState {
+            config: config.clone(),
+            db,
+            jwt,
+            storage,
+            limits,
+            chat,
+        });
 
-        let listener = TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
-            addr: config.bind_addr.to_string(),
-            source,
-        })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?.port();
+        let listener =
+            TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
+                addr: config.bind_addr.to_string(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: config.bind_addr.to_string(),
+                source,
+            })?
+            .port();
         let static_dir = config.static_dir.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -150,9 +183,17 @@ impl Application {
         }
         let server = server
             .listen(listener)
-            .map_err(|source| StartupError::Bind { addr: config.bind_addr.to_string(), source })?
+            .map_err(|source| StartupError::Bind {
+                addr: config.bind_addr.to_string(),
+                source,
+            })?
             .run();
-        Ok(Application { server, port, registry, db_kind })
+        Ok(Application {
+            server,
+            port,
+            registry,
+            db_kind,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -165,7 +206,10 @@ impl Application {
 
     /// A handle that stops the server the way SIGTERM does.
     pub fn stopper(&self) -> Stopper {
-        Stopper { handle: self.server.handle(), registry: self.registry.clone() }
+        Stopper {
+            handle: self.server.handle(),
+            registry: self.registry.clone(),
+        }
     }
 
     /// Serves until stopped. SIGTERM or Ctrl-C: close every WebSocket with 1001 after flushing

@@ -44,14 +44,22 @@ impl Bucket {
     }
 }
 
-fn take_from<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, Bucket>>, key: K, rate: f64, capacity: f64) -> Result<(), u64> {
+fn take_from<K: std::hash::Hash + Eq>(
+    map: &Mutex<HashMap<K, Bucket>>,
+    key: K,
+    rate: f64,
+    capacity: f64,
+) -> Result<(), u64> {
     let now = Instant::now();
     let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
     if map.len() >= SWEEP_AT {
         map.retain(|_, b| !b.is_full_at(now, rate, capacity));
     }
     map.entry(key)
-        .or_insert(Bucket { tokens: capacity, updated: now })
+        .or_insert(Bucket {
+            tokens: capacity,
+            updated: now,
+        })
         .take(now, rate, capacity)
 }
 
@@ -95,8 +103,16 @@ impl Limits {
         if !self.enabled {
             return Ok(());
         }
-        let Some(addr) = self.client_addr(req) else { return Ok(()) };
-        take_from(&self.auth_by_addr, addr, AUTH_PER_MINUTE / 60.0, AUTH_PER_MINUTE).map_err(ApiError::rate_limited)
+        let Some(addr) = self.client_addr(req) else {
+            return Ok(());
+        };
+        take_from(
+            &self.auth_by_addr,
+            addr,
+            AUTH_PER_MINUTE / 60.0,
+            AUTH_PER_MINUTE,
+        )
+        .map_err(ApiError::rate_limited)
     }
 
     /// After 10 failures within 15 minutes, a user name is refused until the window passes.
@@ -106,7 +122,9 @@ impl Limits {
         }
         let now = Instant::now();
         let mut map = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(failures) = map.get_mut(key) else { return Ok(()) };
+        let Some(failures) = map.get_mut(key) else {
+            return Ok(());
+        };
         failures.retain(|t| now.saturating_duration_since(*t) < FAILED_LOGIN_WINDOW);
         if failures.len() >= FAILED_LOGIN_MAX {
             let oldest = failures.iter().min().copied().unwrap_or(now);
@@ -123,7 +141,10 @@ impl Limits {
         let now = Instant::now();
         let mut map = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= SWEEP_AT {
-            map.retain(|_, v| v.iter().any(|t| now.saturating_duration_since(*t) < FAILED_LOGIN_WINDOW));
+            map.retain(|_, v| {
+                v.iter()
+                    .any(|t| now.saturating_duration_since(*t) < FAILED_LOGIN_WINDOW)
+            });
         }
         let failures = map.entry(key.to_owned()).or_default();
         failures.push(now);

@@ -8,7 +8,9 @@ use chat_server::Application;
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let app = match Application::build(config.clone()).await {
         Ok(app) => app,

@@ -27,7 +27,11 @@ pub struct CloseSignal {
 impl CloseSignal {
     pub fn close(&self, code: u16) {
         // the first reason wins
-        if self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if self
+            .code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             self.notify.notify_one();
         }
     }
@@ -93,8 +97,14 @@ impl Default for Registry {
 
 impl Registry {
     pub fn new() -> Registry {
-        let count = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(4) * 16).next_power_of_two();
-        Registry { shards: (0..count).map(|_| RwLock::new(HashMap::new())).collect() }
+        let count = (std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(4)
+            * 16)
+            .next_power_of_two();
+        Registry {
+            shards: (0..count).map(|_| RwLock::new(HashMap::new())).collect(),
+        }
     }
 
     fn shard(&self, user_id: i64) -> &Shard {
@@ -102,7 +112,10 @@ impl Registry {
     }
 
     pub fn connections_of(&self, user_id: i64) -> usize {
-        let shard = self.shard(user_id).read().unwrap_or_else(|p| p.into_inner());
+        let shard = self
+            .shard(user_id)
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         shard.get(&user_id).map_or(0, Vec::len)
     }
 
@@ -111,7 +124,10 @@ impl Registry {
     }
 
     pub fn register(&self, user_id: i64, handle: ConnHandle) -> Registered {
-        let mut shard = self.shard(user_id).write().unwrap_or_else(|p| p.into_inner());
+        let mut shard = self
+            .shard(user_id)
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         let conns = shard.entry(user_id).or_default();
         conns.push(handle);
         metrics::gauge!("ws_connections").increment(1.0);
@@ -124,8 +140,13 @@ impl Registry {
 
     /// Removes a connection; `true` when it was the user's last one on this node.
     pub fn unregister(&self, user_id: i64, conn_id: u64) -> bool {
-        let mut shard = self.shard(user_id).write().unwrap_or_else(|p| p.into_inner());
-        let Some(conns) = shard.get_mut(&user_id) else { return false };
+        let mut shard = self
+            .shard(user_id)
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(conns) = shard.get_mut(&user_id) else {
+            return false;
+        };
         let before = conns.len();
         conns.retain(|c| c.conn_id != conn_id);
         if conns.len() < before {
@@ -146,7 +167,10 @@ impl Registry {
             if skip.user == Some(user_id) {
                 continue;
             }
-            let shard = self.shard(user_id).read().unwrap_or_else(|p| p.into_inner());
+            let shard = self
+                .shard(user_id)
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some(conns) = shard.get(&user_id) {
                 for conn in conns {
                     if skip.conn != Some(conn.conn_id) && conn.push(frame) {
@@ -163,7 +187,10 @@ impl Registry {
 
     /// Queues `frame` on one connection of `user_id`.
     pub fn deliver_to_conn(&self, user_id: i64, conn_id: u64, frame: &Frame) -> bool {
-        let shard = self.shard(user_id).read().unwrap_or_else(|p| p.into_inner());
+        let shard = self
+            .shard(user_id)
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         shard
             .get(&user_id)
             .and_then(|conns| conns.iter().find(|c| c.conn_id == conn_id))
@@ -183,7 +210,13 @@ impl Registry {
     pub fn total_connections(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).values().map(Vec::len).sum::<usize>())
+            .map(|s| {
+                s.read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .map(Vec::len)
+                    .sum::<usize>()
+            })
             .sum()
     }
 }

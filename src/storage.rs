@@ -128,7 +128,9 @@ impl Storage {
         for entry in std::fs::read_dir(root.join("tmp"))?.flatten() {
             let _ = std::fs::remove_file(entry.path());
         }
-        Ok(Storage { root: root.to_path_buf() })
+        Ok(Storage {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -136,12 +138,20 @@ impl Storage {
     }
 
     /// Streams one upload to a temporary file, refusing it past `limit` bytes.
-    pub async fn receive<S, E>(&self, mut stream: S, client_name: Option<&str>, limit: u64) -> Result<TempUpload, StorageError>
+    pub async fn receive<S, E>(
+        &self,
+        mut stream: S,
+        client_name: Option<&str>,
+        limit: u64,
+    ) -> Result<TempUpload, StorageError>
     where
         S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let path = self.root.join("tmp").join(format!("{}.part", random_name()));
+        let path = self
+            .root
+            .join("tmp")
+            .join(format!("{}.part", random_name()));
         let mut upload = TempUpload {
             path,
             size: 0,
@@ -169,7 +179,13 @@ impl Storage {
     }
 
     /// Moves a complete upload to its public place under a random name.
-    pub async fn persist(&self, mut upload: TempUpload, kind: Kind, ext: &str, content_type: &str) -> Result<StoredFile, StorageError> {
+    pub async fn persist(
+        &self,
+        mut upload: TempUpload,
+        kind: Kind,
+        ext: &str,
+        content_type: &str,
+    ) -> Result<StoredFile, StorageError> {
         let file_name = format!("{}.{}", random_name(), ext);
         let path = self.root.join(kind.dir()).join(&file_name);
         tokio::fs::rename(&upload.path, &path).await?;
@@ -208,9 +224,13 @@ impl Storage {
 
 /// The stored extension for a non-image attachment: from its name when harmless, else `bin`.
 pub fn attachment_extension(display_name: &str) -> String {
-    let ext = display_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let ext = display_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
     match ext {
-        Some(e) if !e.is_empty() && e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()) => {
+        Some(e)
+            if !e.is_empty() && e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
             // a file that is not an image by its bytes never gets an image's extension
             let guessed = mime_guess::from_ext(&e).first_or_octet_stream();
             if guessed.type_() == mime::IMAGE {

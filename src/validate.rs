@@ -8,7 +8,10 @@ pub fn user_name(value: &str) -> Result<(), String> {
     let len = value.chars().count();
     let mut chars = value.chars();
     let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    if !(6..=30).contains(&len) || !starts_with_letter || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if !(6..=30).contains(&len)
+        || !starts_with_letter
+        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return Err(
             "userName must be 6-30 characters: an ASCII letter first, then ASCII letters, digits or _".into(),
         );
@@ -20,7 +23,9 @@ pub fn user_name(value: &str) -> Result<(), String> {
 /// 1..=max code points. Returns the trimmed value.
 pub fn display_name(field: &str, value: &str, max: usize) -> Result<String, String> {
     if value.chars().any(is_forbidden_control) {
-        return Err(format!("{field} must not contain control characters or line breaks"));
+        return Err(format!(
+            "{field} must not contain control characters or line breaks"
+        ));
     }
     let trimmed = value.trim();
     let len = trimmed.chars().count();
@@ -46,7 +51,9 @@ pub fn password(value: &str) -> Result<(), String> {
     let upper = value.chars().any(char::is_uppercase);
     let digit = value.chars().any(|c| c.is_ascii_digit());
     if !(lower && upper && digit) {
-        return Err("password must contain a lowercase letter, an uppercase letter and a digit".into());
+        return Err(
+            "password must contain a lowercase letter, an uppercase letter and a digit".into(),
+        );
     }
     Ok(())
 }
@@ -58,8 +65,13 @@ pub fn message_text(value: &str) -> Result<(), String> {
     if value.chars().count() > MAX_TEXT_CHARS {
         return Err(format!("text must be at most {MAX_TEXT_CHARS} characters"));
     }
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err("text must not contain control characters other than line breaks and tabs".into());
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(
+            "text must not contain control characters other than line breaks and tabs".into(),
+        );
     }
     if value.chars().all(char::is_whitespace) {
         return Err("text must contain a non-whitespace character".into());

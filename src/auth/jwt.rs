@@ -63,32 +63,44 @@ impl Jwt {
             iat,
             exp: iat.saturating_add(i64::try_from(self.ttl_secs).unwrap_or(i64::MAX)),
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| TokenError::Invalid(e.to_string()))
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 
     pub fn verify(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
         let user_id = match data.claims.sub {
             SubjectId::Number(n) => n,
-            SubjectId::Text(s) => s.parse().map_err(|_| TokenError::Invalid("sub is not a user id".into()))?,
+            SubjectId::Text(s) => s
+                .parse()
+                .map_err(|_| TokenError::Invalid("sub is not a user id".into()))?,
         };
         // jsonwebtoken accepts exp == now; the contract wants no leeway at all.
         if data.claims.exp <= chrono::Utc::now().timestamp() {
             return Err(TokenError::Invalid("expired".into()));
         }
-        Ok(VerifiedClaims { user_id, exp: data.claims.exp })
+        Ok(VerifiedClaims {
+            user_id,
+            exp: data.claims.exp,
+        })
     }
 }
 
 /// The secret from the environment, or the one generated into DATA_DIR on first start
 /// (owner-only permissions) and reused afterwards so tokens survive a restart.
-pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> std::io::Result<Vec<u8>> {
+pub fn load_or_create_secret(
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> std::io::Result<Vec<u8>> {
     if let Some(secret) = configured {
         return Ok(secret.as_bytes().to_vec());
     }
     let path = data_dir.join("jwt_secret");
     match std::fs::read_to_string(&path) {
-        Ok(existing) if !existing.trim().is_empty() => return Ok(existing.trim().as_bytes().to_vec()),
+        Ok(existing) if !existing.trim().is_empty() => {
+            return Ok(existing.trim().as_bytes().to_vec())
+        }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),

@@ -27,11 +27,19 @@ fn bearer_token(req: &HttpRequest, source: TokenSource) -> Option<String> {
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?.trim();
         let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+            .filter(|t| !t.is_empty());
     }
     if source == TokenSource::HeaderOrQuery {
         let query = web::Query::<Vec<(String, String)>>::from_query(req.query_string()).ok()?;
-        return query.0.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v).filter(|t| !t.is_empty());
+        return query
+            .0
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v)
+            .filter(|t| !t.is_empty());
     }
     None
 }
@@ -49,15 +57,22 @@ pub async fn authenticate(req: &HttpRequest, source: TokenSource) -> Result<Auth
         .app_data::<web::Data<AppState>>()
         .ok_or_else(ApiError::internal)?
         .clone();
-    let token = bearer_token(req, source).ok_or_else(|| ApiError::unauthorized(MSG_TOKEN_NOT_FOUND))?;
-    let claims = state.jwt.verify(&token).map_err(|_| ApiError::unauthorized(MSG_INVALID_TOKEN))?;
+    let token =
+        bearer_token(req, source).ok_or_else(|| ApiError::unauthorized(MSG_TOKEN_NOT_FOUND))?;
+    let claims = state
+        .jwt
+        .verify(&token)
+        .map_err(|_| ApiError::unauthorized(MSG_INVALID_TOKEN))?;
     let user = state
         .db
         .run(move |conn| crate::db::queries::find_user(conn, claims.user_id))
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::unauthorized(MSG_USER_NOT_FOUND))?;
-    Ok(AuthUser { user, expires_at: claims.exp })
+    Ok(AuthUser {
+        user,
+        expires_at: claims.exp,
+    })
 }
 
 impl FromRequest for AuthUser {

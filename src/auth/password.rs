@@ -6,15 +6,21 @@ use std::sync::OnceLock;
 #[error("password hashing failed: {0}")]
 pub struct PasswordError(String);
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
     let started = std::time::Instant::now();
-    let out = tokio::task::spawn_blocking(work).await.map_err(|e| PasswordError(e.to_string()))?;
+    let out = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PasswordError(e.to_string()))?;
     metrics::histogram!("bcrypt_seconds").record(started.elapsed().as_secs_f64());
     Ok(out)
 }
 
 pub async fn hash(password: String, cost: u32) -> Result<String, PasswordError> {
-    blocking(move || bcrypt::hash(password, cost)).await?.map_err(|e| PasswordError(e.to_string()))
+    blocking(move || bcrypt::hash(password, cost))
+        .await?
+        .map_err(|e| PasswordError(e.to_string()))
 }
 
 pub async fn verify(password: String, hash: String) -> Result<bool, PasswordError> {
@@ -27,9 +33,16 @@ pub async fn verify_dummy(password: String, cost: u32) -> Result<(), PasswordErr
     static DUMMY: OnceLock<(u32, String)> = OnceLock::new();
     blocking(move || {
         let (dummy_cost, hash) = DUMMY.get_or_init(|| {
-            (cost, bcrypt::hash("dummy-password-for-timing", cost).unwrap_or_default())
+            (
+                cost,
+                bcrypt::hash("dummy-password-for-timing", cost).unwrap_or_default(),
+            )
         });
-        let hash = if *dummy_cost == cost { hash.clone() } else { bcrypt::hash("dummy", cost).unwrap_or_default() };
+        let hash = if *dummy_cost == cost {
+            hash.clone()
+        } else {
+            bcrypt::hash("dummy", cost).unwrap_or_default()
+        };
         let _ = bcrypt::verify(password, &hash);
     })
     .await

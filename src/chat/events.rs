@@ -15,21 +15,47 @@ pub fn encode<T: Serialize>(event: &T) -> Frame {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerEvent<'a> {
     #[serde(rename_all = "camelCase")]
-    Ready { user: &'a User, connection_id: &'a str },
-    Message { message: &'a Message },
+    Ready {
+        user: &'a User,
+        connection_id: &'a str,
+    },
+    Message {
+        message: &'a Message,
+    },
     #[serde(rename_all = "camelCase")]
-    Typing { thread_id: i64, user: TypingUser<'a>, is_typing: bool },
+    Typing {
+        thread_id: i64,
+        user: TypingUser<'a>,
+        is_typing: bool,
+    },
     #[serde(rename_all = "camelCase")]
-    Read { thread_id: i64, user_id: i64, message_id: i64 },
+    Read {
+        thread_id: i64,
+        user_id: i64,
+        message_id: i64,
+    },
     #[serde(rename_all = "camelCase")]
-    Presence { user_id: i64, online: bool },
-    Thread { thread: &'a Thread },
+    Presence {
+        user_id: i64,
+        online: bool,
+    },
+    Thread {
+        thread: &'a Thread,
+    },
     /// Extension: the receiver is no longer a member of this thread.
     #[serde(rename_all = "camelCase")]
-    Removed { thread_id: i64 },
-    Pong { id: &'a Value },
+    Removed {
+        thread_id: i64,
+    },
+    Pong {
+        id: &'a Value,
+    },
     Ack(Ack<'a>),
-    Error { id: &'a Value, code: &'a str, message: &'a str },
+    Error {
+        id: &'a Value,
+        code: &'a str,
+        message: &'a str,
+    },
 }
 
 #[derive(Serialize)]
@@ -54,6 +80,11 @@ pub struct Ack<'a> {
 
 impl<'a> Ack<'a> {
     pub fn empty(id: &'a Value) -> Self {
-        Ack { id, message: None, messages: None, has_more: None }
+        Ack {
+            id,
+            message: None,
+            messages: None,
+            has_more: None,
+        }
     }
 }

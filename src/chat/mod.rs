@@ -79,14 +79,21 @@ fn thread_not_found() -> ChatError {
 }
 
 impl Chat {
-    pub fn new(db: Db, registry: Arc<Registry>, limits: Arc<Limits>, max_thread_members: u64) -> Chat {
+    pub fn new(
+        db: Db,
+        registry: Arc<Registry>,
+        limits: Arc<Limits>,
+        max_thread_members: u64,
+    ) -> Chat {
         Chat {
             inner: Arc::new(Inner {
                 db,
                 registry,
                 limits,
                 max_thread_members,
-                thread_locks: (0..THREAD_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+                thread_locks: (0..THREAD_LOCK_STRIPES)
+                    .map(|_| tokio::sync::Mutex::new(()))
+                    .collect(),
                 members: Mutex::new(HashMap::new()),
             }),
         }
@@ -106,7 +113,11 @@ impl Chat {
         if let Some(ids) = self.cached_members(thread_id) {
             return Ok(ids);
         }
-        let ids = Arc::new(self.db().run(move |c| queries::member_ids(c, thread_id)).await?);
+        let ids = Arc::new(
+            self.db()
+                .run(move |c| queries::member_ids(c, thread_id))
+                .await?,
+        );
         self.inner
             .members
             .lock()
@@ -116,11 +127,20 @@ impl Chat {
     }
 
     fn cached_members(&self, thread_id: i64) -> Option<Arc<Vec<i64>>> {
-        self.inner.members.lock().unwrap_or_else(|p| p.into_inner()).get(&thread_id).cloned()
+        self.inner
+            .members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&thread_id)
+            .cloned()
     }
 
     fn forget_members(&self, thread_id: i64) {
-        self.inner.members.lock().unwrap_or_else(|p| p.into_inner()).remove(&thread_id);
+        self.inner
+            .members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&thread_id);
     }
 
     /// NotFound for a thread that does not exist, NotMember for one the user is not in.
@@ -130,7 +150,9 @@ impl Chat {
             .run(move |c| {
                 Ok::<_, DbError>(match queries::membership(c, thread_id, user_id)? {
                     Some(last_read) => Ok(last_read),
-                    None if queries::find_thread(c, thread_id)?.is_some() => Err(ChatError::NotMember),
+                    None if queries::find_thread(c, thread_id)?.is_some() => {
+                        Err(ChatError::NotMember)
+                    }
                     None => Err(thread_not_found()),
                 })
             })
@@ -139,7 +161,11 @@ impl Chat {
     }
 
     async fn not_member_or_missing(&self, thread_id: i64) -> ChatError {
-        match self.db().run(move |c| queries::find_thread(c, thread_id)).await {
+        match self
+            .db()
+            .run(move |c| queries::find_thread(c, thread_id))
+            .await
+        {
             Ok(Some(_)) => ChatError::NotMember,
             Ok(None) => thread_not_found(),
             Err(e) => e.into(),
@@ -152,7 +178,9 @@ impl Chat {
     }
 
     fn reply(&self, origin: &Origin, frame: &Frame) {
-        self.inner.registry.deliver_to_conn(origin.user_id, origin.conn_id, frame);
+        self.inner
+            .registry
+            .deliver_to_conn(origin.user_id, origin.conn_id, frame);
     }
 
     // ------------------------------------------------------------ users
@@ -165,7 +193,10 @@ impl Chat {
     }
 
     pub async fn search_users(&self, query: String, limit: i64) -> Result<Vec<User>> {
-        Ok(self.db().run(move |c| queries::search_users(c, &query, limit)).await?)
+        Ok(self
+            .db()
+            .run(move |c| queries::search_users(c, &query, limit))
+            .await?)
     }
 
     // ------------------------------------------------------------ threads
@@ -173,7 +204,9 @@ impl Chat {
     async fn view(&self, thread_id: i64, viewer: i64) -> Result<Thread> {
         self.db()
             .run(move |c| {
-                let Some(row) = queries::find_thread(c, thread_id)? else { return Ok(Err(thread_not_found())) };
+                let Some(row) = queries::find_thread(c, thread_id)? else {
+                    return Ok(Err(thread_not_found()));
+                };
                 let Some(last_read) = queries::membership(c, thread_id, viewer)? else {
                     return Ok(Err(ChatError::NotMember));
                 };
@@ -207,9 +240,13 @@ impl Chat {
             match self.view(thread_id, user_id).await {
                 Ok(thread) => {
                     let frame = encode(&ServerEvent::Thread { thread: &thread });
-                    self.inner.registry.deliver(&[user_id], &frame, Skip::default());
+                    self.inner
+                        .registry
+                        .deliver(&[user_id], &frame, Skip::default());
                 }
-                Err(e) => tracing::warn!(error = %e, thread_id, user_id, "could not announce thread"),
+                Err(e) => {
+                    tracing::warn!(error = %e, thread_id, user_id, "could not announce thread")
+                }
             }
         }
     }
@@ -217,7 +254,10 @@ impl Chat {
     /// The direct thread between the caller and `other_id`, created if missing.
     pub async fn open_direct(&self, user_id: i64, other_id: i64) -> Result<(Thread, bool)> {
         self.user(other_id).await?;
-        let (row, created) = self.db().run(move |c| queries::get_or_create_direct(c, user_id, other_id)).await?;
+        let (row, created) = self
+            .db()
+            .run(move |c| queries::get_or_create_direct(c, user_id, other_id))
+            .await?;
         if created {
             self.forget_members(row.id);
             self.announce_thread(row.id, &[other_id]).await;
@@ -225,7 +265,12 @@ impl Chat {
         Ok((self.view(row.id, user_id).await?, created))
     }
 
-    pub async fn create_group(&self, owner_id: i64, name: &str, member_ids: Vec<i64>) -> Result<Thread> {
+    pub async fn create_group(
+        &self,
+        owner_id: i64,
+        name: &str,
+        member_ids: Vec<i64>,
+    ) -> Result<Thread> {
         let name = validate::thread_name(name).map_err(ChatError::Validation)?;
         let mut members = member_ids;
         members.push(owner_id);
@@ -255,10 +300,14 @@ impl Chat {
     pub async fn add_member(&self, actor: i64, thread_id: i64, user_id: i64) -> Result<Thread> {
         let thread = self.view(thread_id, actor).await?;
         if !thread.is_group {
-            return Err(ChatError::Validation("Members cannot be added to a direct thread".into()));
+            return Err(ChatError::Validation(
+                "Members cannot be added to a direct thread".into(),
+            ));
         }
         if thread.owner_id != Some(actor) {
-            return Err(ChatError::Forbidden("Only the owner can add members".into()));
+            return Err(ChatError::Forbidden(
+                "Only the owner can add members".into(),
+            ));
         }
         self.user(user_id).await?;
         let max = self.inner.max_thread_members;
@@ -269,7 +318,9 @@ impl Chat {
                     return Ok(Ok(false));
                 }
                 if queries::count_members(c, thread_id)? as u64 >= max {
-                    return Ok(Err(ChatError::Validation(format!("A thread has at most {max} members"))));
+                    return Ok(Err(ChatError::Validation(format!(
+                        "A thread has at most {max} members"
+                    ))));
                 }
                 Ok::<_, DbError>(Ok(queries::add_member(c, thread_id, user_id)?))
             })
@@ -286,10 +337,14 @@ impl Chat {
     pub async fn remove_member(&self, actor: i64, thread_id: i64, user_id: i64) -> Result<()> {
         let thread = self.view(thread_id, actor).await?;
         if !thread.is_group {
-            return Err(ChatError::Validation("Members cannot be removed from a direct thread".into()));
+            return Err(ChatError::Validation(
+                "Members cannot be removed from a direct thread".into(),
+            ));
         }
         if actor != user_id && thread.owner_id != Some(actor) {
-            return Err(ChatError::Forbidden("Only the owner can remove other members".into()));
+            return Err(ChatError::Forbidden(
+                "Only the owner can remove other members".into(),
+            ));
         }
         let was_owner = thread.owner_id == Some(user_id);
         let removed = self
@@ -303,11 +358,15 @@ impl Chat {
             })
             .await?;
         if !removed {
-            return Err(ChatError::NotFound("That user is not a member of this thread".into()));
+            return Err(ChatError::NotFound(
+                "That user is not a member of this thread".into(),
+            ));
         }
         self.forget_members(thread_id);
         let frame = encode(&ServerEvent::Removed { thread_id });
-        self.inner.registry.deliver(&[user_id], &frame, Skip::default());
+        self.inner
+            .registry
+            .deliver(&[user_id], &frame, Skip::default());
         Ok(())
     }
 
@@ -322,16 +381,27 @@ impl Chat {
         limit: i64,
     ) -> Result<(Vec<Message>, bool)> {
         self.require_member(user_id, thread_id).await?;
-        Ok(self.db().run(move |c| queries::history(c, thread_id, before, after, limit)).await?)
+        Ok(self
+            .db()
+            .run(move |c| queries::history(c, thread_id, before, after, limit))
+            .await?)
     }
 
     pub async fn sync(&self, user_id: i64, after: i64, limit: i64) -> Result<(Vec<Message>, bool)> {
-        Ok(self.db().run(move |c| queries::sync(c, user_id, after, limit)).await?)
+        Ok(self
+            .db()
+            .run(move |c| queries::sync(c, user_id, after, limit))
+            .await?)
     }
 
     /// Stores a message and delivers it. Returns the message and whether it is new (`false`:
     /// a repeated clientMsgId, answered with the original and delivered to no one again).
-    pub async fn send(&self, sender_id: i64, input: SendInput, origin: Option<Origin>) -> Result<(Message, bool)> {
+    pub async fn send(
+        &self,
+        sender_id: i64,
+        input: SendInput,
+        origin: Option<Origin>,
+    ) -> Result<(Message, bool)> {
         if let Some(text) = &input.text {
             validate::message_text(text).map_err(ChatError::Validation)?;
         }
@@ -339,9 +409,14 @@ impl Chat {
             validate::client_msg_id(id).map_err(ChatError::Validation)?;
         }
         if input.text.is_none() && input.files.is_empty() {
-            return Err(ChatError::Validation("A message needs text or at least one file".into()));
+            return Err(ChatError::Validation(
+                "A message needs text or at least one file".into(),
+            ));
         }
-        self.inner.limits.check_send(sender_id).map_err(ChatError::RateLimited)?;
+        self.inner
+            .limits
+            .check_send(sender_id)
+            .map_err(ChatError::RateLimited)?;
 
         let thread_id = input.thread_id;
         let db_input = NewMessageInput {
@@ -352,13 +427,24 @@ impl Chat {
             attachments: input
                 .files
                 .iter()
-                .map(|f| (f.url.clone(), f.name.clone(), f.content_type.clone(), f.size as i64))
+                .map(|f| {
+                    (
+                        f.url.clone(),
+                        f.name.clone(),
+                        f.content_type.clone(),
+                        f.size as i64,
+                    )
+                })
                 .collect(),
         };
-        let _ordered = self.inner.thread_locks[(thread_id.unsigned_abs() as usize) % THREAD_LOCK_STRIPES]
+        let _ordered = self.inner.thread_locks
+            [(thread_id.unsigned_abs() as usize) % THREAD_LOCK_STRIPES]
             .lock()
             .await;
-        let outcome = self.db().run(move |c| queries::insert_message(c, &db_input)).await?;
+        let outcome = self
+            .db()
+            .run(move |c| queries::insert_message(c, &db_input))
+            .await?;
         let (message, created) = match outcome {
             InsertOutcome::Created(m) => (m, true),
             InsertOutcome::Existing(m) => (m, false),
@@ -372,42 +458,88 @@ impl Chat {
             metrics::counter!("messages_stored_total").increment(1);
         }
         if let Some(origin) = &origin {
-            self.reply(origin, &encode(&ServerEvent::Ack(Ack { message: Some(&message), ..Ack::empty(&origin.request_id) })));
+            self.reply(
+                origin,
+                &encode(&ServerEvent::Ack(Ack {
+                    message: Some(&message),
+                    ..Ack::empty(&origin.request_id)
+                })),
+            );
         }
         if created {
             let members = self.member_ids(thread_id).await?;
             let frame = encode(&ServerEvent::Message { message: &message });
-            let skip = Skip { user: None, conn: origin.as_ref().map(|o| o.conn_id) };
+            let skip = Skip {
+                user: None,
+                conn: origin.as_ref().map(|o| o.conn_id),
+            };
             self.fan_out(&members, &frame, skip);
         }
         Ok((message, created))
     }
 
     pub async fn typing(&self, user: &User, thread_id: i64, is_typing: bool) -> Result<()> {
-        self.inner.limits.check_send(user.id).map_err(ChatError::RateLimited)?;
+        self.inner
+            .limits
+            .check_send(user.id)
+            .map_err(ChatError::RateLimited)?;
         let members = self.member_ids(thread_id).await?;
         if !members.contains(&user.id) {
             return Err(self.not_member_or_missing(thread_id).await);
         }
         let frame = encode(&ServerEvent::Typing {
             thread_id,
-            user: TypingUser { id: user.id, nick_name: &user.nick_name },
+            user: TypingUser {
+                id: user.id,
+                nick_name: &user.nick_name,
+            },
             is_typing,
         });
-        self.fan_out(&members, &frame, Skip { user: Some(user.id), conn: None });
+        self.fan_out(
+            &members,
+            &frame,
+            Skip {
+                user: Some(user.id),
+                conn: None,
+            },
+        );
         Ok(())
     }
 
-    pub async fn mark_read(&self, user_id: i64, thread_id: i64, message_id: i64, origin_conn: Option<u64>) -> Result<()> {
-        let outcome = self.db().run(move |c| queries::mark_read(c, thread_id, user_id, message_id)).await?;
+    pub async fn mark_read(
+        &self,
+        user_id: i64,
+        thread_id: i64,
+        message_id: i64,
+        origin_conn: Option<u64>,
+    ) -> Result<()> {
+        let outcome = self
+            .db()
+            .run(move |c| queries::mark_read(c, thread_id, user_id, message_id))
+            .await?;
         match outcome {
             ReadOutcome::Marked => {}
             ReadOutcome::NotMember => return Err(self.not_member_or_missing(thread_id).await),
-            ReadOutcome::NoSuchMessage => return Err(ChatError::NotFound("Message not found in this thread".into())),
+            ReadOutcome::NoSuchMessage => {
+                return Err(ChatError::NotFound(
+                    "Message not found in this thread".into(),
+                ))
+            }
         }
         let members = self.member_ids(thread_id).await?;
-        let frame = encode(&ServerEvent::Read { thread_id, user_id, message_id });
-        self.fan_out(&members, &frame, Skip { user: None, conn: origin_conn });
+        let frame = encode(&ServerEvent::Read {
+            thread_id,
+            user_id,
+            message_id,
+        });
+        self.fan_out(
+            &members,
+            &frame,
+            Skip {
+                user: None,
+                conn: origin_conn,
+            },
+        );
         Ok(())
     }
 
@@ -418,7 +550,11 @@ impl Chat {
     pub async fn connected(&self, user_id: i64, handle: ConnHandle) {
         let conn_id = handle.conn_id;
         let first = self.inner.registry.register(user_id, handle) == Registered::First;
-        let contacts = match self.db().run(move |c| queries::contact_ids(c, user_id)).await {
+        let contacts = match self
+            .db()
+            .run(move |c| queries::contact_ids(c, user_id))
+            .await
+        {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(error = %e, user_id, "could not load contacts for presence");
@@ -426,13 +562,23 @@ impl Chat {
             }
         };
         if first {
-            let frame = encode(&ServerEvent::Presence { user_id, online: true });
-            self.inner.registry.deliver(&contacts, &frame, Skip::default());
+            let frame = encode(&ServerEvent::Presence {
+                user_id,
+                online: true,
+            });
+            self.inner
+                .registry
+                .deliver(&contacts, &frame, Skip::default());
         }
         for contact in contacts {
             if self.inner.registry.is_online(contact) {
-                let frame = encode(&ServerEvent::Presence { user_id: contact, online: true });
-                self.inner.registry.deliver_to_conn(user_id, conn_id, &frame);
+                let frame = encode(&ServerEvent::Presence {
+                    user_id: contact,
+                    online: true,
+                });
+                self.inner
+                    .registry
+                    .deliver_to_conn(user_id, conn_id, &frame);
             }
         }
     }
@@ -441,10 +587,19 @@ impl Chat {
         if !self.inner.registry.unregister(user_id, conn_id) {
             return;
         }
-        match self.db().run(move |c| queries::contact_ids(c, user_id)).await {
+        match self
+            .db()
+            .run(move |c| queries::contact_ids(c, user_id))
+            .await
+        {
             Ok(contacts) => {
-                let frame = encode(&ServerEvent::Presence { user_id, online: false });
-                self.inner.registry.deliver(&contacts, &frame, Skip::default());
+                let frame = encode(&ServerEvent::Presence {
+                    user_id,
+                    online: false,
+                });
+                self.inner
+                    .registry
+                    .deliver(&contacts, &frame, Skip::default());
             }
             Err(e) => tracing::warn!(error = %e, user_id, "could not load contacts for presence"),
         }

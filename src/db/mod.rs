@@ -90,7 +90,9 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         // synchronous=FULL keeps "acked means on disk" true even across power loss; WAL (set
         // once in `connect`) lets readers run beside the writer.
-        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }

@@ -186,7 +186,12 @@ pub fn get_or_create_direct(conn: &mut DbConn, a: i64, b: i64) -> Result<(Thread
 }
 
 /// Creates a group thread owned by `owner_id` with the given members (owner included).
-pub fn create_group(conn: &mut DbConn, owner_id: i64, name: &str, member_ids: &[i64]) -> Result<ThreadRow> {
+pub fn create_group(
+    conn: &mut DbConn,
+    owner_id: i64,
+    name: &str,
+    member_ids: &[i64],
+) -> Result<ThreadRow> {
     Ok(write_tx!(conn, c => {
         let now = now();
         let row: ThreadRow = diesel::insert_into(threads::table)
@@ -255,7 +260,12 @@ pub fn threads_of_user(conn: &mut DbConn, user_id: i64) -> Result<Vec<(ThreadRow
 }
 
 /// The thread object as `viewer` sees it (their unread count and read mark).
-pub fn thread_view(conn: &mut DbConn, row: ThreadRow, viewer: i64, last_read: i64) -> Result<Thread> {
+pub fn thread_view(
+    conn: &mut DbConn,
+    row: ThreadRow,
+    viewer: i64,
+    last_read: i64,
+) -> Result<Thread> {
     let members: Vec<User> = with_conn!(conn, c => thread_members::table
         .inner_join(users::table)
         .filter(thread_members::thread_id.eq(row.id))
@@ -311,7 +321,9 @@ pub fn insert_message(conn: &mut DbConn, input: &NewMessageInput) -> Result<Inse
         NotMember,
     }
     let find_existing = |conn: &mut DbConn| -> Result<Option<i64>> {
-        let Some(cmid) = input.client_msg_id.as_deref() else { return Ok(None) };
+        let Some(cmid) = input.client_msg_id.as_deref() else {
+            return Ok(None);
+        };
         Ok(with_conn!(conn, c => messages::table
             .filter(messages::thread_id.eq(input.thread_id))
             .filter(messages::sender_id.eq(input.sender_id))
@@ -454,7 +466,12 @@ pub fn history(
 }
 
 /// Messages of every thread of the user with id > `after`, ascending: catch-up after a reconnect.
-pub fn sync(conn: &mut DbConn, user_id: i64, after: i64, limit: i64) -> Result<(Vec<Message>, bool)> {
+pub fn sync(
+    conn: &mut DbConn,
+    user_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<(Vec<Message>, bool)> {
     let mut rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
         .inner_join(users::table)
         .filter(messages::id.gt(after))
@@ -481,7 +498,12 @@ pub enum ReadOutcome {
 }
 
 /// Moves the member's read mark forward (never back) to `message_id`.
-pub fn mark_read(conn: &mut DbConn, thread_id: i64, user_id: i64, message_id: i64) -> Result<ReadOutcome> {
+pub fn mark_read(
+    conn: &mut DbConn,
+    thread_id: i64,
+    user_id: i64,
+    message_id: i64,
+) -> Result<ReadOutcome> {
     if membership(conn, thread_id, user_id)?.is_none() {
         return Ok(ReadOutcome::NotMember);
     }

@@ -62,4 +62,10 @@ diesel::joinable!(messages -> threads (thread_id));
 diesel::joinable!(messages -> users (sender_id));
 diesel::joinable!(attachments -> messages (message_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, threads, thread_members, messages, attachments);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    threads,
+    thread_members,
+    messages,
+    attachments
+);

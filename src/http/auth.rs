@@ -38,13 +38,32 @@ fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
 }
 
 fn taken() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::UsernameTaken, MSG_USERNAME_TAKEN)
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::UsernameTaken,
+        MSG_USERNAME_TAKEN,
+    )
 }
 
-pub async fn register(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     state.limits.check_auth_request(&req)?;
-    let avatar_rule = FileRule { field: "avatar", max_bytes: state.config.max_avatar_bytes, max_count: 1 };
-    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[avatar_rule]).await?;
+    let avatar_rule = FileRule {
+        field: "avatar",
+        max_bytes: state.config.max_avatar_bytes,
+        max_count: 1,
+    };
+    let form = read_form(
+        &req,
+        payload,
+        state.config.max_json_bytes,
+        &state.storage,
+        &[avatar_rule],
+    )
+    .await?;
     let fields: RegisterFields = form.parse()?;
     let nick_name = required(fields.nick_name, "nickName")?;
     let user_name = required(fields.user_name, "userName")?;
@@ -67,19 +86,30 @@ pub async fn register(req: HttpRequest, payload: web::Payload, state: web::Data<
     let key = user_name.to_ascii_lowercase();
     let lookup_key = key.clone();
     // Refuse a taken name before spending a bcrypt hash on it; the unique index decides races.
-    if state.db.run(move |c| queries::find_user_row_by_key(c, &lookup_key)).await?.is_some() {
+    if state
+        .db
+        .run(move |c| queries::find_user_row_by_key(c, &lookup_key))
+        .await?
+        .is_some()
+    {
         return Err(taken());
     }
-    let hash = password::hash(password, state.config.bcrypt_cost).await.map_err(|e| {
-        tracing::error!(error = %e, "bcrypt failed");
-        ApiError::internal()
-    })?;
+    let hash = password::hash(password, state.config.bcrypt_cost)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "bcrypt failed");
+            ApiError::internal()
+        })?;
     let stored = match (avatar, avatar_type) {
         (Some(upload), Some((ext, content_type))) => Some(
-            state.storage.persist(upload, Kind::Avatars, ext, content_type).await.map_err(|e| {
-                tracing::error!(error = %e, "could not store avatar");
-                ApiError::internal()
-            })?,
+            state
+                .storage
+                .persist(upload, Kind::Avatars, ext, content_type)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "could not store avatar");
+                    ApiError::internal()
+                })?,
         ),
         _ => None,
     };
@@ -110,38 +140,69 @@ pub async fn register(req: HttpRequest, payload: web::Payload, state: web::Data<
         file.keep();
     }
     let token = state.jwt.issue(user.id).map_err(|_| ApiError::internal())?;
-    Ok(respond(StatusCode::OK, "Register Successfully", json!({ "accessToken": token, "user": user })))
+    Ok(respond(
+        StatusCode::OK,
+        "Register Successfully",
+        json!({ "accessToken": token, "user": user }),
+    ))
 }
 
-pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     state.limits.check_auth_request(&req)?;
-    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[]).await?;
+    let form = read_form(
+        &req,
+        payload,
+        state.config.max_json_bytes,
+        &state.storage,
+        &[],
+    )
+    .await?;
     let fields: LoginFields = form.parse()?;
     let user_name = required(fields.user_name, "userName")?;
     let password = required(fields.password, "password")?;
     let key = user_name.to_ascii_lowercase();
     state.limits.check_failed_logins(&key)?;
     let lookup_key = key.clone();
-    let row = state.db.run(move |c| queries::find_user_row_by_key(c, &lookup_key)).await?;
+    let row = state
+        .db
+        .run(move |c| queries::find_user_row_by_key(c, &lookup_key))
+        .await?;
     let cost = state.config.bcrypt_cost;
     let internal = |e: password::PasswordError| {
         tracing::error!(error = %e, "bcrypt failed");
         ApiError::internal()
     };
     let Some(row) = row else {
-        password::verify_dummy(password, cost).await.map_err(internal)?;
+        password::verify_dummy(password, cost)
+            .await
+            .map_err(internal)?;
         state.limits.record_failed_login(&key);
         return Err(ApiError::unauthorized(MSG_USERNAME_NOT_FOUND));
     };
-    if !password::verify(password, row.password_hash.clone()).await.map_err(internal)? {
+    if !password::verify(password, row.password_hash.clone())
+        .await
+        .map_err(internal)?
+    {
         state.limits.record_failed_login(&key);
         return Err(ApiError::unauthorized(MSG_WRONG_PASSWORD));
     }
     let user = models::User::from(row);
     let token = state.jwt.issue(user.id).map_err(|_| ApiError::internal())?;
-    Ok(respond(StatusCode::OK, "Login Successfully", json!({ "accessToken": token, "user": user })))
+    Ok(respond(
+        StatusCode::OK,
+        "Login Successfully",
+        json!({ "accessToken": token, "user": user }),
+    ))
 }
 
 pub async fn check(auth: AuthUser) -> HttpResponse {
-    respond(StatusCode::OK, "Authenticate Successfully", json!({ "user": auth.user }))
+    respond(
+        StatusCode::OK,
+        "Authenticate Successfully",
+        json!({ "user": auth.user }),
+    )
 }

@@ -38,16 +38,24 @@ impl Form {
 }
 
 fn content_type(req: &HttpRequest) -> Option<mime::Mime> {
-    req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?.parse().ok()
+    req.headers()
+        .get(header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 async fn read_limited(payload: &mut web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::validation(format!("Could not read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::validation(format!("Could not read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             drain(payload).await;
-            return Err(ApiError::too_large(format!("Request body is larger than {limit} bytes")));
+            return Err(ApiError::too_large(format!(
+                "Request body is larger than {limit} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
@@ -75,7 +83,10 @@ pub async fn read_form(
     let Some(mime) = content_type(req) else {
         let body = read_limited(&mut payload, max_json_bytes).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Form { fields: Map::new(), files: Vec::new() });
+            return Ok(Form {
+                fields: Map::new(),
+                files: Vec::new(),
+            });
         }
         return Err(ApiError::unsupported_media(
             "Content-Type must be application/json, application/x-www-form-urlencoded or multipart/form-data",
@@ -127,14 +138,23 @@ fn multipart_error(e: actix_multipart::MultipartError) -> ApiError {
     ApiError::validation(format!("Malformed multipart body: {e}"))
 }
 
-async fn read_multipart(multipart: &mut Multipart, storage: &Storage, file_rules: &[FileRule]) -> Result<Form, ApiError> {
-    let mut form = Form { fields: Map::new(), files: Vec::new() };
+async fn read_multipart(
+    multipart: &mut Multipart,
+    storage: &Storage,
+    file_rules: &[FileRule],
+) -> Result<Form, ApiError> {
+    let mut form = Form {
+        fields: Map::new(),
+        files: Vec::new(),
+    };
     let mut parts = 0usize;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(multipart_error)?;
         parts += 1;
         if parts > MAX_PARTS {
-            return Err(ApiError::validation(format!("Too many form fields (at most {MAX_PARTS})")));
+            return Err(ApiError::validation(format!(
+                "Too many form fields (at most {MAX_PARTS})"
+            )));
         }
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field
@@ -149,14 +169,20 @@ async fn read_multipart(multipart: &mut Multipart, storage: &Storage, file_rules
                     }
                     continue;
                 };
-                let received = storage.receive(&mut field, Some(&file_name), rule.max_bytes).await;
+                let received = storage
+                    .receive(&mut field, Some(&file_name), rule.max_bytes)
+                    .await;
                 let upload = match received {
                     Ok(upload) => upload,
                     Err(StorageError::TooLarge { limit }) => {
-                        return Err(ApiError::too_large(format!("{name} must be at most {limit} bytes")))
+                        return Err(ApiError::too_large(format!(
+                            "{name} must be at most {limit} bytes"
+                        )))
                     }
                     Err(StorageError::Stream(e)) => {
-                        return Err(ApiError::validation(format!("Malformed multipart body: {e}")))
+                        return Err(ApiError::validation(format!(
+                            "Malformed multipart body: {e}"
+                        )))
                     }
                     Err(StorageError::Io(e)) => {
                         tracing::error!(error = %e, "could not write upload");
@@ -169,7 +195,10 @@ async fn read_multipart(multipart: &mut Multipart, storage: &Storage, file_rules
                 }
                 let count = form.files.iter().filter(|(f, _)| *f == rule.field).count();
                 if count >= rule.max_count {
-                    return Err(ApiError::validation(format!("At most {} {name} files are allowed", rule.max_count)));
+                    return Err(ApiError::validation(format!(
+                        "At most {} {name} files are allowed",
+                        rule.max_count
+                    )));
                 }
                 form.files.push((rule.field, upload));
             }
@@ -182,8 +211,9 @@ async fn read_multipart(multipart: &mut Multipart, storage: &Storage, file_rules
                     }
                     bytes.extend_from_slice(&chunk);
                 }
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| ApiError::validation(format!("Field {name} is not valid UTF-8")))?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    ApiError::validation(format!("Field {name} is not valid UTF-8"))
+                })?;
                 form.fields.insert(name, Value::String(text));
             }
         }

@@ -15,7 +15,9 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
@@ -28,7 +30,11 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let db_ok = state.db.run(|c| crate::db::queries::ping(c)).await.is_ok();
     let relay = state.chat.relay_status();
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if db_ok { "ok" } else { "degraded" },
         "database": { "kind": state.db.kind(), "ok": db_ok },
@@ -36,13 +42,19 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         "connections": state.chat.registry().total_connections(),
         "version": env!("CARGO_PKG_VERSION"),
     });
-    respond(status, if db_ok { "OK" } else { "Database unavailable" }, body)
+    respond(
+        status,
+        if db_ok { "OK" } else { "Database unavailable" },
+        body,
+    )
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!("db_pool_connections_in_use").set(f64::from(state.db.connections_in_use()));
     let body = prometheus().map(|h| h.render()).unwrap_or_default();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
 }
 
 pub async fn openapi() -> HttpResponse {

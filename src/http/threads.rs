@@ -18,50 +18,107 @@ pub const MAX_ATTACHMENTS: usize = 10;
 
 pub async fn list(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let threads = state.chat.list_threads(auth.user.id).await?;
-    Ok(respond(StatusCode::OK, "Get Threads Successfully", json!({ "threads": threads })))
+    Ok(respond(
+        StatusCode::OK,
+        "Get Threads Successfully",
+        json!({ "threads": threads }),
+    ))
 }
 
-pub async fn get(auth: AuthUser, id: web::Path<i64>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    auth: AuthUser,
+    id: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let thread = state.chat.thread(auth.user.id, id.into_inner()).await?;
-    Ok(respond(StatusCode::OK, "Get Thread Successfully", json!({ "thread": thread })))
+    Ok(respond(
+        StatusCode::OK,
+        "Get Thread Successfully",
+        json!({ "thread": thread }),
+    ))
 }
 
 /// An id field that may arrive as a JSON number or, from forms, as a string.
 fn id_field(fields: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| ApiError::validation(format!("{name} must be an integer"))),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| ApiError::validation(format!("{name} must be an integer"))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::validation(format!("{name} must be an integer"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::validation(format!("{name} must be an integer"))),
         Some(_) => Err(ApiError::validation(format!("{name} must be an integer"))),
     }
 }
 
-pub async fn create(auth: AuthUser, req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[]).await?;
+pub async fn create(
+    auth: AuthUser,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let form = read_form(
+        &req,
+        payload,
+        state.config.max_json_bytes,
+        &state.storage,
+        &[],
+    )
+    .await?;
     let me = auth.user.id;
     if let Some(user_id) = id_field(&form.fields, "userId")? {
         let (thread, created) = state.chat.open_direct(me, user_id).await?;
-        let message = if created { "New Thread was created" } else { "Get Thread Successfully" };
-        return Ok(respond(StatusCode::OK, message, json!({ "thread": thread })));
+        let message = if created {
+            "New Thread was created"
+        } else {
+            "Get Thread Successfully"
+        };
+        return Ok(respond(
+            StatusCode::OK,
+            message,
+            json!({ "thread": thread }),
+        ));
     }
     let name = match form.fields.get("name") {
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(ApiError::validation("name must be a string")),
-        None => return Err(ApiError::validation("userId (direct thread) or name and memberIds (group) is required")),
+        None => {
+            return Err(ApiError::validation(
+                "userId (direct thread) or name and memberIds (group) is required",
+            ))
+        }
     };
     let member_ids = match form.fields.get("memberIds") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_i64().ok_or_else(|| ApiError::validation("memberIds must be an array of integers")))
+            .map(|v| {
+                v.as_i64()
+                    .ok_or_else(|| ApiError::validation("memberIds must be an array of integers"))
+            })
             .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(ApiError::validation("memberIds must be an array of integers")),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "memberIds must be an array of integers",
+            ))
+        }
     };
     if member_ids.len() as u64 > state.config.max_thread_members {
-        return Err(ApiError::validation(format!("A thread has at most {} members", state.config.max_thread_members)));
+        return Err(ApiError::validation(format!(
+            "A thread has at most {} members",
+            state.config.max_thread_members
+        )));
     }
     let thread = state.chat.create_group(me, &name, member_ids).await?;
-    Ok(respond(StatusCode::OK, "New Thread was created", json!({ "thread": thread })))
+    Ok(respond(
+        StatusCode::OK,
+        "New Thread was created",
+        json!({ "thread": thread }),
+    ))
 }
 
 pub async fn add_member(
@@ -71,15 +128,37 @@ pub async fn add_member(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[]).await?;
-    let user_id = id_field(&form.fields, "userId")?.ok_or_else(|| ApiError::validation("userId is required"))?;
-    let thread = state.chat.add_member(auth.user.id, id.into_inner(), user_id).await?;
-    Ok(respond(StatusCode::OK, "Member added", json!({ "thread": thread })))
+    let form = read_form(
+        &req,
+        payload,
+        state.config.max_json_bytes,
+        &state.storage,
+        &[],
+    )
+    .await?;
+    let user_id = id_field(&form.fields, "userId")?
+        .ok_or_else(|| ApiError::validation("userId is required"))?;
+    let thread = state
+        .chat
+        .add_member(auth.user.id, id.into_inner(), user_id)
+        .await?;
+    Ok(respond(
+        StatusCode::OK,
+        "Member added",
+        json!({ "thread": thread }),
+    ))
 }
 
-pub async fn remove_member(auth: AuthUser, path: web::Path<(i64, i64)>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn remove_member(
+    auth: AuthUser,
+    path: web::Path<(i64, i64)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let (thread_id, user_id) = path.into_inner();
-    state.chat.remove_member(auth.user.id, thread_id, user_id).await?;
+    state
+        .chat
+        .remove_member(auth.user.id, thread_id, user_id)
+        .await?;
     Ok(respond(StatusCode::OK, "Member removed", json!({})))
 }
 
@@ -98,9 +177,17 @@ pub async fn messages(
 ) -> Result<HttpResponse, ApiError> {
     let before = int_param("before", query.before.as_deref())?;
     let after = int_param("after", query.after.as_deref())?;
-    let limit = validate::limit(int_param("limit", query.limit.as_deref())?, 50, 100).map_err(ApiError::validation)?;
-    let (messages, has_more) = state.chat.history(auth.user.id, id.into_inner(), before, after, limit).await?;
-    Ok(respond(StatusCode::OK, "Get Messages Successfully", json!({ "messages": messages, "hasMore": has_more })))
+    let limit = validate::limit(int_param("limit", query.limit.as_deref())?, 50, 100)
+        .map_err(ApiError::validation)?;
+    let (messages, has_more) = state
+        .chat
+        .history(auth.user.id, id.into_inner(), before, after, limit)
+        .await?;
+    Ok(respond(
+        StatusCode::OK,
+        "Get Messages Successfully",
+        json!({ "messages": messages, "hasMore": has_more }),
+    ))
 }
 
 /// Stores a message (text and/or files) and delivers it over WebSocket like a `send`.
@@ -113,8 +200,19 @@ pub async fn post_message(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let thread_id = id.into_inner();
-    let rule = FileRule { field: "attachments", max_bytes: state.config.max_attachment_bytes, max_count: MAX_ATTACHMENTS };
-    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[rule]).await?;
+    let rule = FileRule {
+        field: "attachments",
+        max_bytes: state.config.max_attachment_bytes,
+        max_count: MAX_ATTACHMENTS,
+    };
+    let form = read_form(
+        &req,
+        payload,
+        state.config.max_json_bytes,
+        &state.storage,
+        &[rule],
+    )
+    .await?;
     let string_field = |name: &str| -> Result<Option<String>, ApiError> {
         match form.fields.get(name) {
             None | Some(Value::Null) => Ok(None),
@@ -133,18 +231,34 @@ pub async fn post_message(
             Some((ext, ct)) => (ext.to_owned(), ct.to_owned()),
             None => {
                 let ext = attachment_extension(&upload.display_name);
-                let ct = mime_guess::from_ext(&ext).first_or_octet_stream().essence_str().to_owned();
+                let ct = mime_guess::from_ext(&ext)
+                    .first_or_octet_stream()
+                    .essence_str()
+                    .to_owned();
                 (ext, ct)
             }
         };
-        let stored = state.storage.persist(upload, Kind::Attachments, &ext, &content_type).await.map_err(|e| {
-            tracing::error!(error = %e, "could not store attachment");
-            ApiError::internal()
-        })?;
+        let stored = state
+            .storage
+            .persist(upload, Kind::Attachments, &ext, &content_type)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not store attachment");
+                ApiError::internal()
+            })?;
         files.push(stored);
     }
-    let input = SendInput { thread_id, text, client_msg_id, files };
+    let input = SendInput {
+        thread_id,
+        text,
+        client_msg_id,
+        files,
+    };
     let (message, created) = state.chat.send(auth.user.id, input, None).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(HttpResponse::build(status).json(json!({ "success": true, "message": message })))
 }

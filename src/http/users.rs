@@ -13,9 +13,17 @@ use crate::state::AppState;
 use crate::storage::{sniff_image, Kind};
 use crate::validate;
 
-pub async fn get(_auth: AuthUser, id: web::Path<i64>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    _auth: AuthUser,
+    id: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let user = state.chat.user(id.into_inner()).await?;
-    Ok(respond(StatusCode::OK, "Get User Successfully", json!({ "user": user })))
+    Ok(respond(
+        StatusCode::OK,
+        "Get User Successfully",
+        json!({ "user": user }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -27,19 +35,32 @@ pub struct SearchQuery {
 /// Parses an optional integer query parameter strictly ("abc" and "1.5" are refused).
 pub fn int_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
-        .map(|v| v.parse::<i64>().map_err(|_| ApiError::validation(format!("{name} must be an integer"))))
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| ApiError::validation(format!("{name} must be an integer")))
+        })
         .transpose()
 }
 
-pub async fn search(_auth: AuthUser, query: web::Query<SearchQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn search(
+    _auth: AuthUser,
+    query: web::Query<SearchQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let limit = int_param("limit", query.limit.as_deref())?;
     let limit = validate::limit(limit, 20, 50).map_err(ApiError::validation)?;
     let text = query.search.clone().unwrap_or_default();
     if text.chars().count() > 100 {
-        return Err(ApiError::validation("search must be at most 100 characters"));
+        return Err(ApiError::validation(
+            "search must be at most 100 characters",
+        ));
     }
     let users = state.chat.search_users(text, limit).await?;
-    Ok(respond(StatusCode::OK, "Search Users Successfully", json!({ "users": users })))
+    Ok(respond(
+        StatusCode::OK,
+        "Search Users Successfully",
+        json!({ "users": users }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -54,8 +75,19 @@ pub async fn update_me(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let avatar_rule = FileRule { field: "avatar", max_bytes: state.config.max_avatar_bytes, max_count: 1 };
-    let form = read_form(&req, payload, state.config.max_json_bytes, &state.storage, &[avatar_rule]).await?;
+    let avatar_rule = FileRule {
+        field: "avatar",
+        max_bytes: state.config.max_avatar_bytes,
+        max_count: 1,
+    };
+    let form = read_form(
+        &req,
+        payload,
+        state.config.max_json_bytes,
+        &state.storage,
+        &[avatar_rule],
+    )
+    .await?;
     let fields: UpdateFields = form.parse()?;
     let nick_name = fields
         .nick_name
@@ -63,12 +95,19 @@ pub async fn update_me(
         .transpose()?;
     let stored = match form.files.into_iter().next() {
         Some((_, upload)) => {
-            let (ext, content_type) = sniff_image(&upload.head)
-                .ok_or_else(|| ApiError::unsupported_media("avatar must be a PNG, JPEG, GIF or WebP image"))?;
-            Some(state.storage.persist(upload, Kind::Avatars, ext, content_type).await.map_err(|e| {
-                tracing::error!(error = %e, "could not store avatar");
-                ApiError::internal()
-            })?)
+            let (ext, content_type) = sniff_image(&upload.head).ok_or_else(|| {
+                ApiError::unsupported_media("avatar must be a PNG, JPEG, GIF or WebP image")
+            })?;
+            Some(
+                state
+                    .storage
+                    .persist(upload, Kind::Avatars, ext, content_type)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "could not store avatar");
+                        ApiError::internal()
+                    })?,
+            )
         }
         None => None,
     };
@@ -86,5 +125,9 @@ pub async fn update_me(
     if let Some(old) = replaced {
         state.storage.delete_url(&old).await;
     }
-    Ok(respond(StatusCode::OK, "Update User Successfully", json!({ "user": user })))
+    Ok(respond(
+        StatusCode::OK,
+        "Update User Successfully",
+        json!({ "user": user }),
+    ))
 }

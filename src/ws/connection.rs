@@ -20,6 +20,8 @@ use crate::validate;
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// Frames written per wake-up before the task looks at its socket again.
 const WRITE_BATCH: usize = 64;
+/// How long a close frame may wait for a socket that is not being read.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 fn next_conn_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -40,7 +42,10 @@ fn close_reason(code: u16) -> CloseReason {
         1002 => (CloseCode::Protocol, "protocol error"),
         other => (CloseCode::Other(other), ""),
     };
-    CloseReason { code, description: (!text.is_empty()).then(|| text.to_owned()) }
+    CloseReason {
+        code,
+        description: (!text.is_empty()).then(|| text.to_owned()),
+    }
 }
 
 fn protocol_close_code(err: &ProtocolError) -> u16 {
@@ -58,9 +63,14 @@ fn error_frame(id: &Value, code: &str, message: &str) -> Frame {
 fn chat_error_frame(id: &Value, err: &ChatError) -> Frame {
     let (code, message) = match err {
         ChatError::Validation(m) => ("VALIDATION", m.clone()),
-        ChatError::NotMember | ChatError::Forbidden(_) => ("NOT_MEMBER", "You are not a member of this thread".into()),
+        ChatError::NotMember | ChatError::Forbidden(_) => {
+            ("NOT_MEMBER", "You are not a member of this thread".into())
+        }
         ChatError::NotFound(m) => ("NOT_FOUND", m.clone()),
-        ChatError::RateLimited(secs) => ("RATE_LIMITED", format!("Too many requests, retry in {secs}s")),
+        ChatError::RateLimited(secs) => (
+            "RATE_LIMITED",
+            format!("Too many requests, retry in {secs}s"),
+        ),
         ChatError::Db(_) | ChatError::Storage(_) => {
             tracing::error!(error = %err, "request failed");
             ("INTERNAL", "Internal server error".into())
@@ -95,14 +105,29 @@ impl Conn {
         let outcome: Result<(), ChatError> = match request {
             Request::Send(send) => {
                 metrics::counter!("ws_frames_in_total", "type" => "send").increment(1);
-                let origin = Origin { user_id: user.id, conn_id: self.conn_id, request_id: id.clone() };
-                let input = SendInput { thread_id: send.thread_id, text: Some(send.text), client_msg_id: send.client_msg_id, files: Vec::new() };
+                let origin = Origin {
+                    user_id: user.id,
+                    conn_id: self.conn_id,
+                    request_id: id.clone(),
+                };
+                let input = SendInput {
+                    thread_id: send.thread_id,
+                    text: Some(send.text),
+                    client_msg_id: send.client_msg_id,
+                    files: Vec::new(),
+                };
                 // the ack is queued by the chat service, in order with the thread's events
-                self.chat.send(user.id, input, Some(origin)).await.map(|_| ())
+                self.chat
+                    .send(user.id, input, Some(origin))
+                    .await
+                    .map(|_| ())
             }
             Request::Typing(typing) => {
                 metrics::counter!("ws_frames_in_total", "type" => "typing").increment(1);
-                self.chat.typing(user, typing.thread_id, typing.is_typing).await.map(|()| self.ack_if_asked(&id))
+                self.chat
+                    .typing(user, typing.thread_id, typing.is_typing)
+                    .await
+                    .map(|()| self.ack_if_asked(&id))
             }
             Request::Read(read) => {
                 metrics::counter!("ws_frames_in_total", "type" => "read").increment(1);
@@ -126,11 +151,11 @@ impl Conn {
                 metrics::counter!("ws_frames_in_total", "type" => "sync").increment(1);
                 match validate::limit(sync.limit, 500, 500) {
                     Err(m) => Err(ChatError::Validation(m)),
-                    Ok(limit) => self
-                        .chat
-                        .sync(user.id, sync.after, limit)
-                        .await
-                        .map(|(messages, has_more)| self.reply_messages(&id, &messages, has_more)),
+                    Ok(limit) => {
+                        self.chat.sync(user.id, sync.after, limit).await.map(
+                            |(messages, has_more)| self.reply_messages(&id, &messages, has_more),
+                        )
+                    }
                 }
             }
             Request::Ping => {
@@ -152,31 +177,58 @@ impl Conn {
     }
 
     fn reply_messages(&self, id: &Value, messages: &[crate::db::models::Message], has_more: bool) {
-        self.reply(&encode(&ServerEvent::Ack(Ack { messages: Some(messages), has_more: Some(has_more), ..Ack::empty(id) })));
+        self.reply(&encode(&ServerEvent::Ack(Ack {
+            messages: Some(messages),
+            has_more: Some(has_more),
+            ..Ack::empty(id)
+        })));
     }
 }
 
 /// Serves one WebSocket until it closes, then unregisters it.
-pub async fn run(chat: Chat, auth: AuthUser, mut session: Session, stream: MessageStream, settings: WsSettings) {
+pub async fn run(
+    chat: Chat,
+    auth: AuthUser,
+    mut session: Session,
+    stream: MessageStream,
+    settings: WsSettings,
+) {
     let conn_id = next_conn_id();
     let user_id = auth.user.id;
     let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames);
     let close = Arc::new(CloseSignal::default());
-    let handle = ConnHandle { conn_id, tx, close: close.clone() };
+    let handle = ConnHandle {
+        conn_id,
+        tx,
+        close: close.clone(),
+    };
     let connection_id = format!("{conn_id:016x}");
     // `ready` is queued before the connection is registered, so it is always the first frame.
-    handle.push(&encode(&ServerEvent::Ready { user: &auth.user, connection_id: &connection_id }));
+    handle.push(&encode(&ServerEvent::Ready {
+        user: &auth.user,
+        connection_id: &connection_id,
+    }));
     chat.connected(user_id, handle.clone()).await;
 
     let mut stream = stream
         .max_frame_size(settings.max_frame_bytes)
         .aggregate_continuations()
         .max_continuation_size(settings.max_frame_bytes);
-    let conn = Conn { chat: chat.clone(), auth, conn_id, handle };
-    let expires_in = Duration::from_secs(u64::try_from(conn.auth.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0));
+    let conn = Conn {
+        chat: chat.clone(),
+        auth,
+        conn_id,
+        handle,
+    };
+    let expires_in = Duration::from_secs(
+        u64::try_from(conn.auth.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
+    );
     let token_expiry = tokio::time::sleep(expires_in);
     tokio::pin!(token_expiry);
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + settings.ping_every, settings.ping_every);
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + settings.ping_every,
+        settings.ping_every,
+    );
     let mut last_heard = Instant::now();
 
     let close_code: Option<u16> = loop {
@@ -186,18 +238,26 @@ pub async fn run(chat: Chat, auth: AuthUser, mut session: Session, stream: Messa
             () = &mut token_expiry => break Some(CLOSE_TOKEN_EXPIRED),
             frame = rx.recv() => {
                 let Some(frame) = frame else { break None };
-                if session.text(frame).await.is_err() {
-                    break None;
-                }
-                let mut written = 1;
-                while written < WRITE_BATCH {
-                    let Ok(frame) = rx.try_recv() else { break };
-                    if session.text(frame).await.is_err() {
-                        break;
+                // Writing waits for the socket; a close request (slow consumer, shutdown) must
+                // still get through while it does.
+                let mut written = 0;
+                let mut next = Some(frame);
+                let mut outcome = None;
+                while let Some(frame) = next.take() {
+                    tokio::select! {
+                        biased;
+                        code = close.wait() => { outcome = Some(Some(code)); break; }
+                        sent = session.text(frame) => if sent.is_err() { outcome = Some(None); break; },
                     }
                     written += 1;
+                    if written < WRITE_BATCH {
+                        next = rx.try_recv().ok();
+                    }
                 }
                 metrics::counter!("ws_frames_out_total").increment(written as u64);
+                if let Some(code) = outcome {
+                    break code;
+                }
             }
             incoming = stream.recv() => {
                 last_heard = Instant::now();
@@ -234,14 +294,18 @@ pub async fn run(chat: Chat, auth: AuthUser, mut session: Session, stream: Messa
     };
     chat.disconnected(user_id, conn_id).await;
     if let Some(code) = close_code {
-        if code == CLOSE_GOING_AWAY {
-            // flush what was queued before saying goodbye
-            while let Ok(frame) = rx.try_recv() {
-                if session.text(frame).await.is_err() {
-                    return;
+        let goodbye = async move {
+            if code == CLOSE_GOING_AWAY {
+                // flush what was queued before saying goodbye
+                while let Ok(frame) = rx.try_recv() {
+                    if session.text(frame).await.is_err() {
+                        return;
+                    }
                 }
             }
-        }
-        let _ = session.close(Some(close_reason(code))).await;
+            let _ = session.close(Some(close_reason(code))).await;
+        };
+        // a client that does not read may never take the close frame: do not wait forever
+        let _ = tokio::time::timeout(CLOSE_WAIT, goodbye).await;
     }
 }

@@ -19,10 +19,18 @@ pub struct WsSettings {
     pub idle_after: Duration,
 }
 
-pub async fn upgrade(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let auth = authenticate(&req, TokenSource::HeaderOrQuery).await?;
-    if state.chat.registry().connections_of(auth.user.id) as u64 >= state.config.max_connections_per_user {
-        return Err(ApiError::rate_limited(5).with_message("Too many open connections for this user"));
+    if state.chat.registry().connections_of(auth.user.id) as u64
+        >= state.config.max_connections_per_user
+    {
+        return Err(
+            ApiError::rate_limited(5).with_message("Too many open connections for this user")
+        );
     }
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::validation(format!("WebSocket handshake failed: {e}")))?;

@@ -64,7 +64,10 @@ pub struct Refusal {
 }
 
 fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal { code, message: message.into() }
+    Refusal {
+        code,
+        message: message.into(),
+    }
 }
 
 /// The echoed `id`: a string or a number, else `null`.
@@ -76,11 +79,15 @@ fn request_id(object: &serde_json::Map<String, Value>) -> Result<Value, Refusal>
     }
 }
 
-fn fields<T: DeserializeOwned>(object: serde_json::Map<String, Value>, kind: &str) -> Result<T, Refusal> {
+fn fields<T: DeserializeOwned>(
+    object: serde_json::Map<String, Value>,
+    kind: &str,
+) -> Result<T, Refusal> {
     let mut object = object;
     object.remove("type");
     object.remove("id");
-    serde_json::from_value(Value::Object(object)).map_err(|e| refuse("VALIDATION", format!("invalid {kind} request: {e}")))
+    serde_json::from_value(Value::Object(object))
+        .map_err(|e| refuse("VALIDATION", format!("invalid {kind} request: {e}")))
 }
 
 /// Parses one text frame. The id is returned even when the request is refused, so the error
@@ -88,8 +95,18 @@ fn fields<T: DeserializeOwned>(object: serde_json::Map<String, Value>, kind: &st
 pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
     let object = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(object)) => object,
-        Ok(_) => return (Value::Null, Err(refuse("BAD_JSON", "a request must be a JSON object"))),
-        Err(e) => return (Value::Null, Err(refuse("BAD_JSON", format!("malformed JSON: {e}")))),
+        Ok(_) => {
+            return (
+                Value::Null,
+                Err(refuse("BAD_JSON", "a request must be a JSON object")),
+            )
+        }
+        Err(e) => {
+            return (
+                Value::Null,
+                Err(refuse("BAD_JSON", format!("malformed JSON: {e}"))),
+            )
+        }
     };
     let id = match request_id(&object) {
         Ok(id) => id,
@@ -107,7 +124,10 @@ pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
         "history" => fields(object, "history").map(Request::History),
         "sync" => fields(object, "sync").map(Request::Sync),
         "ping" => Ok(Request::Ping),
-        other => Err(refuse("UNKNOWN_TYPE", format!("unknown request type {other:?}"))),
+        other => Err(refuse(
+            "UNKNOWN_TYPE",
+            format!("unknown request type {other:?}"),
+        )),
     };
     (id, request)
 }

@@ -35,16 +35,29 @@ pub fn fresh_database_url() -> Option<String> {
     let admin = std::env::var("CHAT_TEST_PG_URL").ok()?;
     let name = format!("chat_test_{}", rand_suffix());
     let mut conn = diesel::PgConnection::establish(&admin).expect("connect to CHAT_TEST_PG_URL");
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin);
     Some(format!("{base}/{name}"))
 }
 
 pub fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn static_dir() -> PathBuf {
@@ -80,7 +93,11 @@ pub async fn restart(old: TestApp, tweak: impl FnOnce(&mut Config)) -> TestApp {
     start(config, old.data_dir, old.database_url).await
 }
 
-async fn start(config: Config, data_dir: tempfile::TempDir, database_url: Option<String>) -> TestApp {
+async fn start(
+    config: Config,
+    data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+) -> TestApp {
     let app = Application::build(config).await.expect("app builds");
     let port = app.port();
     let stopper = app.stopper();
@@ -89,7 +106,10 @@ async fn start(config: Config, data_dir: tempfile::TempDir, database_url: Option
         address: format!("http://127.0.0.1:{port}"),
         port,
         data_dir,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
         stopper,
         database_url,
     }
@@ -105,22 +125,47 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let res = self.client.post(self.url(path)).json(body).send().await.expect("request");
+        let res = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
         read(res).await
     }
 
     pub async fn post_json_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        let res = self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request");
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
         read(res).await
     }
 
     pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
-        let res = self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let res = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
         read(res).await
     }
 
     pub async fn delete_as(&self, token: &str, path: &str) -> (u16, Value) {
-        let res = self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let res = self
+            .client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
         read(res).await
     }
 
@@ -141,14 +186,22 @@ impl TestApp {
 
     /// A direct thread between two users; returns its id.
     pub async fn direct(&self, a: &TestUser, b: &TestUser) -> i64 {
-        let (status, body) = self.post_json_as(&a.token, "/threads", &json!({"userId": b.id})).await;
+        let (status, body) = self
+            .post_json_as(&a.token, "/threads", &json!({"userId": b.id}))
+            .await;
         assert_eq!(status, 200, "{body}");
         body["thread"]["id"].as_i64().expect("thread id")
     }
 
     pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> i64 {
         let ids: Vec<i64> = members.iter().map(|u| u.id).collect();
-        let (status, body) = self.post_json_as(&owner.token, "/threads", &json!({"name": name, "memberIds": ids})).await;
+        let (status, body) = self
+            .post_json_as(
+                &owner.token,
+                "/threads",
+                &json!({"name": name, "memberIds": ids}),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body["thread"]["id"].as_i64().expect("thread id")
     }
@@ -169,7 +222,8 @@ pub async fn read(res: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub struct WsClient {
     pub socket: Socket,
@@ -182,9 +236,17 @@ impl WsClient {
     /// Connects with the Bearer header and waits for `ready`.
     pub async fn connect(url: &str, token: &str) -> WsClient {
         let mut request = url.into_client_request().expect("request");
-        request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().expect("header"));
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("ws connects");
-        let mut client = WsClient { socket, ready: Value::Null };
+        request.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connects");
+        let mut client = WsClient {
+            socket,
+            ready: Value::Null,
+        };
         let ready = client.recv().await;
         assert_eq!(ready["type"], "ready", "first frame: {ready}");
         client.ready = ready;
@@ -192,7 +254,10 @@ impl WsClient {
     }
 
     pub async fn send(&mut self, frame: Value) {
-        self.socket.send(WsMessage::Text(frame.to_string().into())).await.expect("ws send");
+        self.socket
+            .send(WsMessage::Text(frame.to_string().into()))
+            .await
+            .expect("ws send");
     }
 
     pub async fn send_raw(&mut self, msg: WsMessage) {
@@ -248,7 +313,9 @@ impl WsClient {
     /// Waits for the server to close the socket; returns the close code.
     pub async fn closed_with(&mut self) -> u16 {
         loop {
-            let msg = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next()).await.expect("close within the timeout");
+            let msg = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next())
+                .await
+                .expect("close within the timeout");
             match msg {
                 Some(Ok(WsMessage::Close(Some(frame)))) => return u16::from(frame.code),
                 Some(Ok(WsMessage::Close(None))) => return u16::from(CloseCode::Status),
