@@ -28,7 +28,7 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 }
 
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = state.db.run(|c| crate::db::queries::ping(c)).await.is_ok();
+    let db_ok = state.db.run(crate::db::queries::ping).await.is_ok();
     let relay = state.chat.relay_status();
     let status = if db_ok {
         StatusCode::OK

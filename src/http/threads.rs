@@ -224,7 +224,7 @@ pub async fn post_message(
     let text = string_field("text")?;
     let client_msg_id = string_field("clientMsgId")?;
     // an empty text beside files means "no caption"
-    let text = text.filter(|t| !(t.is_empty() && !form.files.is_empty()));
+    let text = text.filter(|t| !t.is_empty() || form.files.is_empty());
     let mut files = Vec::with_capacity(form.files.len());
     for (_, upload) in form.files {
         let (ext, content_type) = match sniff_image(&upload.head) {
