@@ -24,6 +24,7 @@ pub mod http;
 pub mod limits;
 pub mod openapi;
 pub mod registry;
+pub mod relay;
 pub mod state;
 pub mod storage;
 pub mod validate;
@@ -62,6 +63,8 @@ pub enum StartupError {
     Secret(std::io::Error),
     #[error("database: {0}")]
     Database(#[from] db::DbError),
+    #[error("REDIS_URL: {0}")]
+    Redis(relay::RelayError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -109,11 +112,18 @@ impl Application {
             config.rate_limits_enabled(),
             config.trust_proxy,
         ));
+        let relay = match &config.redis_url {
+            Some(url) => Some(
+                relay::RedisRelay::new(url, &config.redis_prefix).map_err(StartupError::Redis)?,
+            ),
+            None => None,
+        };
         let chat = Chat::new(
             db.clone(),
             registry.clone(),
             limits.clone(),
             config.max_thread_members,
+            relay,
         );
         let config = Arc::new(config);
         let state = web::Data::new(AppState {

@@ -207,6 +207,20 @@ impl Registry {
         }
     }
 
+    /// Users with at least one connection on this node.
+    pub fn online_users(&self) -> Vec<i64> {
+        self.shards
+            .iter()
+            .flat_map(|s| {
+                s.read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .keys()
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     pub fn total_connections(&self) -> usize {
         self.shards
             .iter()

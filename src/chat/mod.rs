@@ -17,6 +17,7 @@ use crate::db::queries::{self, InsertOutcome, NewMessageInput, ReadOutcome};
 use crate::db::{Db, DbError};
 use crate::limits::Limits;
 use crate::registry::{ConnHandle, Frame, Registered, Registry, Skip};
+use crate::relay::{BoxFuture, Envelope, RedisRelay, RelayHooks, Target};
 use crate::storage::StoredFile;
 use crate::validate;
 use events::{encode, Ack, ServerEvent, TypingUser};
@@ -67,6 +68,8 @@ struct Inner {
     thread_locks: Vec<tokio::sync::Mutex<()>>,
     /// thread id -> member ids, filled on first use and dropped on every membership change.
     members: Mutex<HashMap<i64, Arc<Vec<i64>>>>,
+    /// Other nodes, when several serve the same users.
+    relay: Option<Arc<RedisRelay>>,
 }
 
 #[derive(Clone)]
@@ -84,8 +87,9 @@ impl Chat {
         registry: Arc<Registry>,
         limits: Arc<Limits>,
         max_thread_members: u64,
+        relay: Option<Arc<RedisRelay>>,
     ) -> Chat {
-        Chat {
+        let chat = Chat {
             inner: Arc::new(Inner {
                 db,
                 registry,
@@ -95,8 +99,13 @@ impl Chat {
                     .map(|_| tokio::sync::Mutex::new(()))
                     .collect(),
                 members: Mutex::new(HashMap::new()),
+                relay,
             }),
+        };
+        if let Some(relay) = &chat.inner.relay {
+            relay.start(Arc::new(chat.clone()));
         }
+        chat
     }
 
     pub fn registry(&self) -> &Registry {
@@ -141,6 +150,31 @@ impl Chat {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&thread_id);
+        self.relay_publish(Target::ForgetMembers(thread_id), None, Skip::default());
+    }
+
+    fn relay_publish(&self, target: Target, frame: Option<&Frame>, skip: Skip) {
+        if let Some(relay) = &self.inner.relay {
+            relay.publish(&Envelope {
+                node: relay.node_id.clone(),
+                target,
+                skip_user: skip.user,
+                skip_conn: skip.conn,
+                frame: frame.map(|f| f.to_string()),
+            });
+        }
+    }
+
+    /// Delivers to every connection of `users`, here and on the other nodes.
+    fn emit_to_users(&self, users: &[i64], frame: &Frame, skip: Skip) {
+        self.inner.registry.deliver(users, frame, skip);
+        self.relay_publish(Target::Users(users.to_vec()), Some(frame), skip);
+    }
+
+    /// Delivers to every connection of the thread's members, here and on the other nodes.
+    fn emit_to_thread(&self, thread_id: i64, members: &[i64], frame: &Frame, skip: Skip) {
+        self.inner.registry.deliver(members, frame, skip);
+        self.relay_publish(Target::Thread(thread_id), Some(frame), skip);
     }
 
     /// NotFound for a thread that does not exist, NotMember for one the user is not in.
@@ -170,11 +204,6 @@ impl Chat {
             Ok(None) => thread_not_found(),
             Err(e) => e.into(),
         }
-    }
-
-    /// Delivers `frame` to every connection of the thread's members, minus `skip`.
-    fn fan_out(&self, members: &[i64], frame: &Frame, skip: Skip) {
-        self.inner.registry.deliver(members, frame, skip);
     }
 
     fn reply(&self, origin: &Origin, frame: &Frame) {
@@ -231,26 +260,20 @@ impl Chat {
         self.view(thread_id, user_id).await
     }
 
-    /// Tells each of `user_ids` (on their every connection) about a thread they were added to.
+    /// Tells `user_ids` (on their every connection, on every node) about a thread they were
+    /// just added to. Newcomers all see it alike (nothing unread), so one frame serves them all.
     async fn announce_thread(&self, thread_id: i64, user_ids: &[i64]) {
-        for &user_id in user_ids {
-            if !self.inner.registry.is_online(user_id) {
-                continue;
+        let Some(&first) = user_ids.first() else {
+            return;
+        };
+        match self.view(thread_id, first).await {
+            Ok(thread) => {
+                let frame = encode(&ServerEvent::Thread { thread: &thread });
+                self.emit_to_users(user_ids, &frame, Skip::default());
             }
-            match self.view(thread_id, user_id).await {
-                Ok(thread) => {
-                    let frame = encode(&ServerEvent::Thread { thread: &thread });
-                    self.inner
-                        .registry
-                        .deliver(&[user_id], &frame, Skip::default());
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, thread_id, user_id, "could not announce thread")
-                }
-            }
+            Err(e) => tracing::warn!(error = %e, thread_id, "could not announce thread"),
         }
     }
-
     /// The direct thread between the caller and `other_id`, created if missing.
     pub async fn open_direct(&self, user_id: i64, other_id: i64) -> Result<(Thread, bool)> {
         self.user(other_id).await?;
@@ -364,9 +387,7 @@ impl Chat {
         }
         self.forget_members(thread_id);
         let frame = encode(&ServerEvent::Removed { thread_id });
-        self.inner
-            .registry
-            .deliver(&[user_id], &frame, Skip::default());
+        self.emit_to_users(&[user_id], &frame, Skip::default());
         Ok(())
     }
 
@@ -473,7 +494,7 @@ impl Chat {
                 user: None,
                 conn: origin.as_ref().map(|o| o.conn_id),
             };
-            self.fan_out(&members, &frame, skip);
+            self.emit_to_thread(thread_id, &members, &frame, skip);
         }
         Ok((message, created))
     }
@@ -495,7 +516,8 @@ impl Chat {
             },
             is_typing,
         });
-        self.fan_out(
+        self.emit_to_thread(
+            thread_id,
             &members,
             &frame,
             Skip {
@@ -532,7 +554,8 @@ impl Chat {
             user_id,
             message_id,
         });
-        self.fan_out(
+        self.emit_to_thread(
+            thread_id,
             &members,
             &frame,
             Skip {
@@ -545,11 +568,60 @@ impl Chat {
 
     // ------------------------------------------------------------ presence
 
-    /// Registers a live connection. On the user's first one, tells their contacts they are
-    /// online; either way, tells the new connection which contacts are online now.
+    /// Which of `users` have a connection on any node.
+    async fn online_among(&self, users: &[i64]) -> Vec<i64> {
+        let elsewhere = match &self.inner.relay {
+            Some(relay) => relay.online_elsewhere(users).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "presence: relay unavailable, counting this node only");
+                Default::default()
+            }),
+            None => Default::default(),
+        };
+        users
+            .iter()
+            .copied()
+            .filter(|u| self.inner.registry.is_online(*u) || elsewhere.contains(u))
+            .collect()
+    }
+
+    async fn announce_presence(&self, user_id: i64, online: bool) {
+        match self
+            .db()
+            .run(move |c| queries::contact_ids(c, user_id))
+            .await
+        {
+            Ok(contacts) => {
+                let frame = encode(&ServerEvent::Presence { user_id, online });
+                self.emit_to_users(&contacts, &frame, Skip::default());
+            }
+            Err(e) => tracing::warn!(error = %e, user_id, "could not load contacts for presence"),
+        }
+    }
+
+    /// Registers a live connection. On the user's first one (on any node), tells their
+    /// contacts they are online; either way, tells the new connection which contacts are
+    /// online now.
     pub async fn connected(&self, user_id: i64, handle: ConnHandle) {
         let conn_id = handle.conn_id;
-        let first = self.inner.registry.register(user_id, handle) == Registered::First;
+        let first_here = self.inner.registry.register(user_id, handle) == Registered::First;
+        if first_here {
+            let elsewhere = match &self.inner.relay {
+                Some(relay) => {
+                    if let Err(e) = relay.mark_online(user_id).await {
+                        tracing::warn!(error = %e, "presence: relay unavailable");
+                    }
+                    relay
+                        .online_elsewhere(&[user_id])
+                        .await
+                        .map(|s| s.contains(&user_id))
+                        .unwrap_or(false)
+                }
+                None => false,
+            };
+            if !elsewhere {
+                self.announce_presence(user_id, true).await;
+            }
+        }
         let contacts = match self
             .db()
             .run(move |c| queries::contact_ids(c, user_id))
@@ -561,25 +633,14 @@ impl Chat {
                 return;
             }
         };
-        if first {
+        for contact in self.online_among(&contacts).await {
             let frame = encode(&ServerEvent::Presence {
-                user_id,
+                user_id: contact,
                 online: true,
             });
             self.inner
                 .registry
-                .deliver(&contacts, &frame, Skip::default());
-        }
-        for contact in contacts {
-            if self.inner.registry.is_online(contact) {
-                let frame = encode(&ServerEvent::Presence {
-                    user_id: contact,
-                    online: true,
-                });
-                self.inner
-                    .registry
-                    .deliver_to_conn(user_id, conn_id, &frame);
-            }
+                .deliver_to_conn(user_id, conn_id, &frame);
         }
     }
 
@@ -587,28 +648,73 @@ impl Chat {
         if !self.inner.registry.unregister(user_id, conn_id) {
             return;
         }
-        match self
-            .db()
-            .run(move |c| queries::contact_ids(c, user_id))
-            .await
-        {
-            Ok(contacts) => {
-                let frame = encode(&ServerEvent::Presence {
-                    user_id,
-                    online: false,
-                });
-                self.inner
-                    .registry
-                    .deliver(&contacts, &frame, Skip::default());
+        if let Some(relay) = &self.inner.relay {
+            if let Err(e) = relay.mark_offline(user_id).await {
+                tracing::warn!(error = %e, "presence: relay unavailable");
             }
-            Err(e) => tracing::warn!(error = %e, user_id, "could not load contacts for presence"),
         }
+        if self.online_among(&[user_id]).await.is_empty() {
+            self.announce_presence(user_id, false).await;
+        }
+    }
+}
+
+/// Events from the other nodes, delivered to this node's connections.
+impl RelayHooks for Chat {
+    fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let skip = Skip {
+                user: envelope.skip_user,
+                conn: envelope.skip_conn,
+            };
+            let frame = envelope.frame.map(Frame::from);
+            match (envelope.target, frame) {
+                (Target::ForgetMembers(thread_id), _) => {
+                    self.inner
+                        .members
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&thread_id);
+                }
+                (Target::Users(users), Some(frame)) => {
+                    self.inner.registry.deliver(&users, &frame, skip);
+                }
+                (Target::Thread(thread_id), Some(frame)) => {
+                    match self.member_ids(thread_id).await {
+                        Ok(members) => {
+                            self.inner.registry.deliver(&members, &frame, skip);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, thread_id, "relay: could not load members")
+                        }
+                    }
+                }
+                (_, None) => {}
+            }
+        })
+    }
+
+    fn local_users(&self) -> Vec<i64> {
+        self.inner.registry.online_users()
+    }
+
+    fn users_gone(&self, users: Vec<i64>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for user_id in users {
+                if self.online_among(&[user_id]).await.is_empty() {
+                    self.announce_presence(user_id, false).await;
+                }
+            }
+        })
     }
 }
 
 impl Chat {
     /// How events reach other nodes, for /healthz.
     pub fn relay_status(&self) -> Value {
-        serde_json::json!({ "kind": "local", "ok": true })
+        match &self.inner.relay {
+            Some(relay) => relay.status(),
+            None => serde_json::json!({ "kind": "none", "ok": true }),
+        }
     }
 }

@@ -130,7 +130,13 @@ impl Db {
         let mut conn = db.get()?;
         let result = match &mut conn {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-            DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+            DbConn::Pg(c) => {
+                // Nodes starting together must not migrate at once: one waits for the other.
+                c.batch_execute("SELECT pg_advisory_lock(7242001)")?;
+                let migrated = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+                c.batch_execute("SELECT pg_advisory_unlock(7242001)")?;
+                migrated
+            }
         };
         result.map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(db)

@@ -266,8 +266,13 @@ impl WsClient {
 
     /// The next JSON text frame (pings are answered by tungstenite itself).
     pub async fn recv(&mut self) -> Value {
+        self.recv_within(FRAME_TIMEOUT).await
+    }
+
+    /// Like `recv`, waiting up to `wait` for the frame.
+    pub async fn recv_within(&mut self, wait: Duration) -> Value {
         loop {
-            let msg = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next())
+            let msg = tokio::time::timeout(wait, self.socket.next())
                 .await
                 .expect("a frame within the timeout")
                 .expect("socket open")

@@ -1,0 +1,395 @@
+//! How events reach the other nodes: nothing for a single node, Redis pub/sub for several.
+//!
+//! Every event a node delivers to its own connections is also published once on one channel;
+//! every other node delivers it to its own connections through its registry. Presence across
+//! nodes lives in Redis: each node keeps the set of users it has online and a heartbeat key with
+//! a TTL, so the users of a node that died turn offline once its heartbeat expires.
+//!
+//! Redis going away never stops a node: it keeps serving its own connections, says so in
+//! /healthz and its log, and reconnects with backoff. Messages are in the database first, so a
+//! client that missed events while the relay was down gets them with `sync`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// A node whose heartbeat is older than this is dead; its users go offline.
+pub const NODE_TTL_SECS: u64 = 15;
+const PUBLISH_QUEUE: usize = 65_536;
+
+/// Who receives a relayed event on each node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Target {
+    /// Every member of a thread (each node resolves the members itself).
+    Thread(i64),
+    Users(Vec<i64>),
+    /// Not a frame: a thread's membership changed, drop cached member lists.
+    ForgetMembers(i64),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    pub node: String,
+    pub target: Target,
+    #[serde(default)]
+    pub skip_user: Option<i64>,
+    #[serde(default)]
+    pub skip_conn: Option<u64>,
+    #[serde(default)]
+    pub frame: Option<String>,
+}
+
+/// What the relay calls back into: the chat service.
+pub trait RelayHooks: Send + Sync + 'static {
+    /// An event another node published.
+    fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, ()>;
+    /// Users with a connection on this node.
+    fn local_users(&self) -> Vec<i64>;
+    /// Users whose node died: offline unless connected somewhere else.
+    fn users_gone(&self, users: Vec<i64>) -> BoxFuture<'_, ()>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+pub struct RedisRelay {
+    pub node_id: String,
+    prefix: String,
+    client: redis::Client,
+    conn: Mutex<Option<MultiplexedConnection>>,
+    publish_tx: mpsc::Sender<String>,
+    publish_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    subscribed: AtomicBool,
+    dropped: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer in time")]
+    Timeout,
+}
+
+type Result<T> = std::result::Result<T, RelayError>;
+
+async fn timed<T>(fut: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T> {
+    tokio::time::timeout(COMMAND_TIMEOUT, fut)
+        .await
+        .map_err(|_| RelayError::Timeout)?
+        .map_err(RelayError::from)
+}
+
+impl RedisRelay {
+    pub fn new(url: &str, prefix: &str) -> Result<Arc<RedisRelay>> {
+        let client = redis::Client::open(url)?;
+        let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+        Ok(Arc::new(RedisRelay {
+            node_id: format!("{:016x}", rand::random::<u64>()),
+            prefix: prefix.to_owned(),
+            client,
+            conn: Mutex::new(None),
+            publish_tx,
+            publish_rx: Mutex::new(Some(publish_rx)),
+            subscribed: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        }))
+    }
+
+    fn channel(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+    fn nodes_key(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+    fn alive_key(&self, node: &str) -> String {
+        format!("{}:alive:{node}", self.prefix)
+    }
+    fn online_key(&self, node: &str) -> String {
+        format!("{}:online:{node}", self.prefix)
+    }
+
+    /// A shared connection, (re)connected on demand.
+    async fn conn(&self) -> Result<MultiplexedConnection> {
+        if let Some(conn) = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(conn);
+        }
+        let conn = timed(self.client.get_multiplexed_async_connection()).await?;
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn forget_conn(&self) {
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Runs one command; a failure drops the connection so the next call reconnects.
+    async fn run<T, F, Fut>(&self, command: F) -> Result<T>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.conn().await?;
+        let result = timed(command(conn)).await;
+        if result.is_err() {
+            self.forget_conn();
+        }
+        result
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "redis",
+            "ok": self.is_healthy(),
+            "node": self.node_id,
+            "droppedEvents": self.dropped.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Queues an event for the other nodes; never waits. A full queue (Redis down for long)
+    /// drops the event: its message is in the database and reaches clients through `sync`.
+    pub fn publish(&self, envelope: &Envelope) {
+        let Ok(payload) = serde_json::to_string(envelope) else {
+            return;
+        };
+        if self.publish_tx.try_send(payload).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("relay_dropped_events_total").increment(1);
+        }
+    }
+
+    /// Starts the publisher, subscriber and heartbeat tasks.
+    pub fn start(self: &Arc<Self>, hooks: Arc<dyn RelayHooks>) {
+        if let Some(rx) = self
+            .publish_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            tokio::spawn(self.clone().publisher(rx));
+        }
+        tokio::spawn(self.clone().subscriber(hooks.clone()));
+        tokio::spawn(self.clone().heartbeat(hooks));
+    }
+
+    async fn publisher(self: Arc<Self>, mut rx: mpsc::Receiver<String>) {
+        let channel = self.channel();
+        while let Some(payload) = rx.recv().await {
+            let mut backoff = Duration::from_millis(100);
+            // keep order: retry this event until it goes out or the queue is needed for newer ones
+            loop {
+                let ch = channel.clone();
+                let p = payload.clone();
+                match self
+                    .run(|mut c| async move { c.publish::<_, _, i64>(ch, p).await })
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "relay publish failed; retrying");
+                        if rx.len() > PUBLISH_QUEUE / 2 {
+                            self.dropped.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn subscriber(self: Arc<Self>, hooks: Arc<dyn RelayHooks>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.subscribe_once(&hooks).await {
+                Ok(()) => tracing::warn!("relay subscription ended; resubscribing"),
+                Err(e) => tracing::warn!(error = %e, "relay subscription failed; retrying"),
+            }
+            if self.subscribed.swap(false, Ordering::Relaxed) {
+                backoff = Duration::from_millis(100);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn subscribe_once(&self, hooks: &Arc<dyn RelayHooks>) -> Result<()> {
+        let mut pubsub = timed(self.client.get_async_pubsub()).await?;
+        timed(pubsub.subscribe(self.channel())).await?;
+        self.subscribed.store(true, Ordering::Relaxed);
+        tracing::info!(node = %self.node_id, "relay subscribed");
+        let mut stream = pubsub.on_message();
+        while let Some(msg) = stream.next().await {
+            let Ok(payload) = msg.get_payload::<String>() else {
+                continue;
+            };
+            match serde_json::from_str::<Envelope>(&payload) {
+                Ok(envelope) if envelope.node != self.node_id => hooks.deliver(envelope).await,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "unreadable relay event"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps this node's heartbeat alive and sweeps nodes whose heartbeat expired.
+    async fn heartbeat(self: Arc<Self>, hooks: Arc<dyn RelayHooks>) {
+        let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.beat().await {
+                tracing::warn!(error = %e, "relay heartbeat failed");
+                continue;
+            }
+            // Redis keeps nothing across a restart: put this node's online users back
+            let local = hooks.local_users();
+            if !matches!(self.online_count_matches(local.len()).await, Ok(true)) {
+                if let Err(e) = self.restore_online(local).await {
+                    tracing::warn!(error = %e, "relay could not restore online users");
+                }
+            }
+            match self.sweep_dead_nodes().await {
+                Ok(users) if !users.is_empty() => hooks.users_gone(users).await,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "relay sweep failed"),
+            }
+        }
+    }
+
+    async fn beat(&self) -> Result<()> {
+        let (nodes, alive, node) = (
+            self.nodes_key(),
+            self.alive_key(&self.node_id),
+            self.node_id.clone(),
+        );
+        self.run(|mut c| async move {
+            redis::pipe()
+                .sadd(&nodes, &node)
+                .ignore()
+                .set_ex(&alive, 1, NODE_TTL_SECS)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    /// Claims each dead node (one node wins the SREM) and returns the users it had online.
+    async fn sweep_dead_nodes(&self) -> Result<Vec<i64>> {
+        let nodes_key = self.nodes_key();
+        let nodes: Vec<String> = self
+            .run(|mut c| async move { c.smembers(nodes_key).await })
+            .await?;
+        let mut orphaned = Vec::new();
+        for node in nodes.into_iter().filter(|n| *n != self.node_id) {
+            let alive_key = self.alive_key(&node);
+            let alive: bool = self
+                .run(|mut c| async move { c.exists(alive_key).await })
+                .await?;
+            if alive {
+                continue;
+            }
+            let nodes_key = self.nodes_key();
+            let n = node.clone();
+            let claimed: i64 = self
+                .run(|mut c| async move { c.srem(nodes_key, n).await })
+                .await?;
+            if claimed == 1 {
+                let online_key = self.online_key(&node);
+                let users: Vec<i64> = self
+                    .run(|mut c| async move {
+                        let users: Vec<i64> = c.smembers(&online_key).await?;
+                        let _: i64 = c.del(&online_key).await?;
+                        Ok(users)
+                    })
+                    .await?;
+                tracing::info!(node = %node, users = users.len(), "node expired; its users are offline");
+                orphaned.extend(users);
+            }
+        }
+        Ok(orphaned)
+    }
+
+    /// Records that this node has `user_id` online.
+    pub async fn mark_online(&self, user_id: i64) -> Result<()> {
+        let key = self.online_key(&self.node_id);
+        self.run(|mut c| async move { c.sadd::<_, _, i64>(key, user_id).await })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn mark_offline(&self, user_id: i64) -> Result<()> {
+        let key = self.online_key(&self.node_id);
+        self.run(|mut c| async move { c.srem::<_, _, i64>(key, user_id).await })
+            .await
+            .map(|_| ())
+    }
+
+    /// Which of `users` are online on some other live node.
+    pub async fn online_elsewhere(&self, users: &[i64]) -> Result<HashSet<i64>> {
+        let mut online = HashSet::new();
+        if users.is_empty() {
+            return Ok(online);
+        }
+        let nodes_key = self.nodes_key();
+        let nodes: Vec<String> = self
+            .run(|mut c| async move { c.smembers(nodes_key).await })
+            .await?;
+        for node in nodes.into_iter().filter(|n| *n != self.node_id) {
+            let key = self.online_key(&node);
+            let ids = users.to_vec();
+            let flags: Vec<bool> = self
+                .run(|mut c| async move {
+                    redis::cmd("SMISMEMBER")
+                        .arg(key)
+                        .arg(ids)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            online.extend(
+                users
+                    .iter()
+                    .zip(flags)
+                    .filter(|(_, on)| *on)
+                    .map(|(u, _)| *u),
+            );
+        }
+        Ok(online)
+    }
+
+    /// Rewrites this node's online set (after Redis lost its data, e.g. a restart).
+    pub async fn restore_online(&self, users: Vec<i64>) -> Result<()> {
+        let key = self.online_key(&self.node_id);
+        self.run(|mut c| async move {
+            let mut pipe = redis::pipe();
+            pipe.atomic().del(&key).ignore();
+            if !users.is_empty() {
+                pipe.sadd(&key, users).ignore();
+            }
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    pub async fn online_count_matches(&self, local: usize) -> Result<bool> {
+        let key = self.online_key(&self.node_id);
+        let n: usize = self.run(|mut c| async move { c.scard(key).await }).await?;
+        Ok(n == local)
+    }
+}

@@ -1,0 +1,366 @@
+//! Several nodes sharing PostgreSQL and Redis. Needs CHAT_TEST_PG_URL and CHAT_TEST_REDIS_URL
+//! (`.ci/run` sets both); without them each test says loudly that it was skipped.
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn cluster_env() -> Option<(String, String)> {
+    let redis = std::env::var("CHAT_TEST_REDIS_URL").ok();
+    if redis.is_none() || std::env::var("CHAT_TEST_PG_URL").is_err() {
+        // straight to stderr: the test harness does not capture this, so it is seen
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED multi-node test: set CHAT_TEST_PG_URL and CHAT_TEST_REDIS_URL to run it"
+        );
+        return None;
+    }
+    Some((fresh_database_url()?, redis?))
+}
+
+async fn node(db: &str, redis: &str, prefix: &str) -> TestApp {
+    let (db, redis, prefix) = (db.to_owned(), redis.to_owned(), prefix.to_owned());
+    let app = spawn_app_with(move |c| {
+        c.database_url = Some(db);
+        c.redis_url = Some(redis);
+        c.redis_prefix = prefix;
+        // every node of a deployment shares one secret
+        c.jwt_secret = Some("cluster-secret-for-tests".into());
+    })
+    .await;
+    wait_relay_ready(&app.address).await;
+    app
+}
+
+async fn wait_relay_ready(address: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(res) = client.get(format!("{address}/healthz")).send().await {
+            let (_, body) = read(res).await;
+            if body["relay"]["ok"] == true {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("relay of {address} never became ready");
+}
+
+#[tokio::test]
+async fn two_nodes_exchange_messages_typing_reads_and_presence() {
+    let Some((db, redis)) = cluster_env() else {
+        return;
+    };
+    let prefix = format!("test{}", rand_suffix());
+    let n1 = node(&db, &redis, &prefix).await;
+    let n2 = node(&db, &redis, &prefix).await;
+    let alice = n1.register("alice_n1").await;
+    let bob = n2.register("bob_n2xx").await;
+    let thread = n1.direct(&alice, &bob).await;
+    let mut a = n1.connect(&alice).await;
+    let mut b = n2.connect(&bob).await;
+    assert_eq!(
+        a.recv_type("presence").await,
+        json!({"type": "presence", "userId": bob.id, "online": true})
+    );
+
+    a.send(json!({"type": "send", "id": 1, "threadId": thread, "text": "across nodes"}))
+        .await;
+    let ack = a.recv_type("ack").await;
+    assert_eq!(b.recv_type("message").await["message"], ack["message"]);
+    b.send(json!({"type": "typing", "threadId": thread, "isTyping": true}))
+        .await;
+    assert_eq!(a.recv_type("typing").await["user"]["id"], bob.id);
+    let id = ack["message"]["id"].as_i64().unwrap();
+    b.send(json!({"type": "read", "threadId": thread, "messageId": id}))
+        .await;
+    assert_eq!(
+        a.recv_type("read").await,
+        json!({"type": "read", "threadId": thread, "userId": bob.id, "messageId": id})
+    );
+    // a second device of bob on node 1: going offline on node 2 alone is not offline
+    let b_other = n1.connect(&bob).await;
+    drop(b);
+    a.expect_none("presence", Duration::from_millis(500)).await;
+    drop(b_other);
+    assert_eq!(
+        a.recv_type("presence").await,
+        json!({"type": "presence", "userId": bob.id, "online": false})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_spread_over_two_nodes_gets_every_message_once() {
+    let Some((db, redis)) = cluster_env() else {
+        return;
+    };
+    let prefix = format!("test{}", rand_suffix());
+    let nodes = [
+        node(&db, &redis, &prefix).await,
+        node(&db, &redis, &prefix).await,
+    ];
+    const N: usize = 12;
+    let mut users = Vec::new();
+    for i in 0..N {
+        users.push(nodes[i % 2].register(&format!("spread{i:03}")).await);
+    }
+    let members: Vec<&TestUser> = users[1..].iter().collect();
+    let group = nodes[0].group(&users[0], "Spread", &members).await;
+    let mut clients = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        clients.push(nodes[i % 2].connect(user).await);
+    }
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ws)| {
+            tokio::spawn(async move {
+                ws.send(json!({"type": "send", "id": i, "threadId": group, "text": format!("from {i}")})).await;
+                let mut seen = Vec::new();
+                while seen.len() < N {
+                    let frame = ws.recv().await;
+                    match frame["type"].as_str() {
+                        Some("message") | Some("ack") => seen.push(frame["message"]["id"].as_i64().unwrap()),
+                        _ => {}
+                    }
+                }
+                ws.expect_none("message", Duration::from_millis(500)).await;
+                seen
+            })
+        })
+        .collect();
+    let mut expected: Option<Vec<i64>> = None;
+    for task in tasks {
+        let mut seen = task.await.unwrap();
+        seen.sort_unstable();
+        let before = seen.len();
+        seen.dedup();
+        assert_eq!(seen.len(), before, "no duplicates");
+        match &expected {
+            None => expected = Some(seen),
+            Some(e) => assert_eq!(&seen, e, "everyone got the same messages"),
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct ChildNode {
+    child: Child,
+    address: String,
+    port: u16,
+}
+
+/// A child process killed when the test ends, pass or fail.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_process(
+    db: &str,
+    redis: &str,
+    prefix: &str,
+    data_dir: &std::path::Path,
+    secret: &str,
+) -> ChildNode {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATA_DIR", data_dir)
+        .env("DATABASE_URL", db)
+        .env("REDIS_URL", redis)
+        .env("REDIS_PREFIX", prefix)
+        .env("JWT_SECRET", secret)
+        .env("RATE_LIMITS", "off")
+        .env("BCRYPT_COST", "4")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chat-server");
+    ChildNode {
+        child,
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+    }
+}
+
+/// Node 2 is SIGKILLed mid-conversation: node 1 keeps serving, node 2's user reconnects to
+/// node 1 and syncs everything, and presence turns offline once node 2's heartbeat expires.
+#[tokio::test]
+async fn a_killed_node_loses_nothing_and_its_users_go_offline() {
+    let Some((db, redis)) = cluster_env() else {
+        return;
+    };
+    let prefix = format!("test{}", rand_suffix());
+    let secret = "cluster-secret-for-tests";
+    let dir = tempfile::tempdir().unwrap();
+    let n1 = spawn_process(&db, &redis, &prefix, dir.path(), secret);
+    let mut n2 = spawn_process(&db, &redis, &prefix, dir.path(), secret);
+    for n in [&n1, &n2] {
+        wait_relay_ready(&n.address).await;
+    }
+    let client = reqwest::Client::new();
+    let register = |address: String, name: &'static str| {
+        let client = client.clone();
+        async move {
+            let body = json!({"nickName": name, "userName": name, "password": PASSWORD, "confirmPassword": PASSWORD});
+            let (status, body) = read(
+                client
+                    .post(format!("{address}/auth/register"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            TestUser {
+                id: body["user"]["id"].as_i64().unwrap(),
+                user_name: name.into(),
+                token: body["accessToken"].as_str().unwrap().into(),
+            }
+        }
+    };
+    let alice = register(n1.address.clone(), "alice_kill").await;
+    let bob = register(n2.address.clone(), "bob_killxx").await;
+    let (_, body) = read(
+        client
+            .post(format!("{}/threads", n1.address))
+            .bearer_auth(&alice.token)
+            .json(&json!({"userId": bob.id}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let thread = body["thread"]["id"].as_i64().unwrap();
+    let mut a = WsClient::connect(&format!("ws://127.0.0.1:{}/ws", n1.port), &alice.token).await;
+    let mut b = WsClient::connect(&format!("ws://127.0.0.1:{}/ws", n2.port), &bob.token).await;
+    a.recv_where(|f| f["type"] == "presence" && f["online"] == true)
+        .await;
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        a.send(json!({"type": "send", "id": i, "threadId": thread, "text": format!("before {i}")}))
+            .await;
+        sent.push(a.recv_type("ack").await["message"]["id"].as_i64().unwrap());
+        b.recv_type("message").await;
+    }
+    let last_seen_by_bob = *sent.last().unwrap();
+    n2.child.kill().unwrap();
+    n2.child.wait().unwrap();
+    for i in 0..3 {
+        a.send(
+            json!({"type": "send", "id": 10 + i, "threadId": thread, "text": format!("after {i}")}),
+        )
+        .await;
+        sent.push(a.recv_type("ack").await["message"]["id"].as_i64().unwrap());
+    }
+    // within the node TTL (15 s) plus a heartbeat (5 s)
+    let offline = loop {
+        let frame = a.recv_within(Duration::from_secs(30)).await;
+        if frame["type"] == "presence" && frame["userId"] == bob.id {
+            break frame;
+        }
+    };
+    assert_eq!(offline["online"], false);
+    let mut b = WsClient::connect(&format!("ws://127.0.0.1:{}/ws", n1.port), &bob.token).await;
+    b.send(json!({"type": "sync", "id": "s", "after": last_seen_by_bob}))
+        .await;
+    let page = b.recv_type("ack").await;
+    let got: Vec<i64> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m: &Value| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, sent[3..].to_vec());
+    drop(n1);
+}
+
+/// Redis restarted during traffic: delivery across nodes resumes by itself.
+#[tokio::test]
+async fn delivery_resumes_after_redis_restarts() {
+    let Some((db, _)) = cluster_env() else { return };
+    let port = free_port();
+    let start_redis = || {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server")
+    };
+    let mut redis = Reaped(start_redis());
+    let url = format!("redis://127.0.0.1:{port}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let prefix = format!("test{}", rand_suffix());
+    let n1 = node(&db, &url, &prefix).await;
+    let n2 = node(&db, &url, &prefix).await;
+    let alice = n1.register("alice_redis").await;
+    let bob = n2.register("bob_redisx").await;
+    let thread = n1.direct(&alice, &bob).await;
+    let mut a = n1.connect(&alice).await;
+    let mut b = n2.connect(&bob).await;
+    a.send(json!({"type": "send", "id": 1, "threadId": thread, "text": "one"}))
+        .await;
+    a.recv_type("ack").await;
+    b.recv_type("message").await;
+
+    redis.0.kill().unwrap();
+    redis.0.wait().unwrap();
+    // while Redis is down the node keeps serving its own connections and storing messages
+    a.send(json!({"type": "send", "id": 2, "threadId": thread, "text": "during the outage"}))
+        .await;
+    let during = a.recv_type("ack").await["message"]["id"].as_i64().unwrap();
+    let _redis = Reaped(start_redis());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_relay_ready(&n1.address).await;
+    wait_relay_ready(&n2.address).await;
+    a.send(json!({"type": "send", "id": 3, "threadId": thread, "text": "after"}))
+        .await;
+    let after = a.recv_type("ack").await;
+    let got = b
+        .recv_where(|f| f["type"] == "message" && f["message"]["text"] == "after")
+        .await;
+    assert_eq!(got["message"], after["message"]);
+    b.send(json!({"type": "sync", "id": "s", "after": during - 1}))
+        .await;
+    let page = b.recv_type("ack").await;
+    assert_eq!(
+        page["messages"][0]["id"], during,
+        "what the relay missed is in sync"
+    );
+    drop(redis);
+}
