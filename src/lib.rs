@@ -171,7 +171,6 @@ impl Application {
                     }
                 })
                 .configure(http::routes)
-                .service(web::resource("/ws").route(web::get().to(ws::upgrade)))
                 .service(
                     actix_files::Files::new("/", &static_dir)
                         .index_file("index.html")

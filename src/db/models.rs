@@ -3,6 +3,7 @@
 use chrono::{NaiveDateTime, SecondsFormat};
 use diesel::prelude::*;
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 
 use super::schema::{attachments, messages, thread_members, threads, users};
 
@@ -39,7 +40,7 @@ pub struct NewUser<'a> {
 }
 
 /// The public user object: never carries the password hash.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, PartialEq, Eq, ToSchema)]
 #[diesel(table_name = users)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
@@ -48,6 +49,7 @@ pub struct User {
     pub nick_name: String,
     pub avatar_url: Option<String>,
     #[serde(serialize_with = "serialize_time")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
 }
 
@@ -64,7 +66,7 @@ impl From<UserRow> for User {
 }
 
 /// The sender as embedded in a message.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, ToSchema)]
 #[diesel(table_name = users)]
 #[serde(rename_all = "camelCase")]
 pub struct Sender {
@@ -108,7 +110,7 @@ pub struct NewMember {
 }
 
 /// The thread object as one member sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Thread {
     pub id: i64,
@@ -118,8 +120,13 @@ pub struct Thread {
     pub members: Vec<User>,
     pub last_message: Option<Message>,
     pub unread_count: i64,
+    /// The viewer's own read mark.
     pub last_read_message_id: i64,
+    /// Every member's read mark, by user id: what "seen" indicators are drawn from.
+    #[schema(value_type = std::collections::HashMap<String, i64>)]
+    pub read_marks: std::collections::BTreeMap<i64, i64>,
     #[serde(serialize_with = "serialize_time")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -144,7 +151,7 @@ pub struct NewMessage<'a> {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, ToSchema)]
 #[diesel(table_name = attachments)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
@@ -168,7 +175,7 @@ pub struct NewAttachment {
 }
 
 /// The message object of the contract.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: i64,
@@ -178,5 +185,6 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     pub client_msg_id: Option<String>,
     #[serde(serialize_with = "serialize_time")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
 }

@@ -266,12 +266,14 @@ pub fn thread_view(
     viewer: i64,
     last_read: i64,
 ) -> Result<Thread> {
-    let members: Vec<User> = with_conn!(conn, c => thread_members::table
+    let rows: Vec<(User, i64)> = with_conn!(conn, c => thread_members::table
         .inner_join(users::table)
         .filter(thread_members::thread_id.eq(row.id))
-        .order(thread_members::joined_at.asc())
-        .select(User::as_select())
+        .order((thread_members::joined_at.asc(), thread_members::user_id.asc()))
+        .select((User::as_select(), thread_members::last_read_message_id))
         .load(c))?;
+    let read_marks = rows.iter().map(|(u, mark)| (u.id, *mark)).collect();
+    let members = rows.into_iter().map(|(u, _)| u).collect();
     let last_message = match row.last_message_id {
         Some(id) => load_messages(conn, &[id])?.pop(),
         None => None,
@@ -291,6 +293,7 @@ pub fn thread_view(
         last_message,
         unread_count,
         last_read_message_id: last_read,
+        read_marks,
         updated_at: row.updated_at,
     })
 }

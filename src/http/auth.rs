@@ -1,8 +1,8 @@
 //! The seed's three auth routes, byte-for-byte: POST /auth/register, POST /auth/login, GET /auth.
 
+use super::schemas::{AuthResponse, ErrorResponse, LoginRequest, RegisterRequest, UserResponse};
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::form::{read_form, FileRule};
 use super::respond;
@@ -45,6 +45,7 @@ fn taken() -> ApiError {
     )
 }
 
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body(content((RegisterRequest = "application/json"), (RegisterRequest = "application/x-www-form-urlencoded"), (RegisterRequest = "multipart/form-data"))), responses((status = 200, body = AuthResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "User Name is already taken", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse), (status = 429, body = ErrorResponse)))]
 pub async fn register(
     req: HttpRequest,
     payload: web::Payload,
@@ -142,11 +143,16 @@ pub async fn register(
     let token = state.jwt.issue(user.id).map_err(|_| ApiError::internal())?;
     Ok(respond(
         StatusCode::OK,
-        "Register Successfully",
-        json!({ "accessToken": token, "user": user }),
+        AuthResponse {
+            success: true,
+            message: "Register Successfully".into(),
+            access_token: token,
+            user,
+        },
     ))
 }
 
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body(content((LoginRequest = "application/json"), (LoginRequest = "application/x-www-form-urlencoded"), (LoginRequest = "multipart/form-data"))), responses((status = 200, body = AuthResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "userName not Found / userName or password is incorrect", body = ErrorResponse), (status = 429, body = ErrorResponse)))]
 pub async fn login(
     req: HttpRequest,
     payload: web::Payload,
@@ -194,15 +200,23 @@ pub async fn login(
     let token = state.jwt.issue(user.id).map_err(|_| ApiError::internal())?;
     Ok(respond(
         StatusCode::OK,
-        "Login Successfully",
-        json!({ "accessToken": token, "user": user }),
+        AuthResponse {
+            success: true,
+            message: "Login Successfully".into(),
+            access_token: token,
+            user,
+        },
     ))
 }
 
+#[utoipa::path(get, path = "/auth", tag = "auth", security(("bearer" = [])), responses((status = 200, body = UserResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse)))]
 pub async fn check(auth: AuthUser) -> HttpResponse {
     respond(
         StatusCode::OK,
-        "Authenticate Successfully",
-        json!({ "user": auth.user }),
+        UserResponse {
+            success: true,
+            message: "Authenticate Successfully".into(),
+            user: auth.user,
+        },
     )
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod form;
+pub mod schemas;
 pub mod service;
 pub mod threads;
 pub mod uploads;
@@ -10,23 +11,12 @@ pub mod users;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, Route};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::{ApiError, ErrorCode};
 
-/// `{success: true, message, ...fields}`.
-pub fn respond(status: StatusCode, message: &str, fields: Value) -> HttpResponse {
-    let mut body = serde_json::Map::new();
-    body.insert("success".into(), Value::Bool(true));
-    body.insert("message".into(), Value::String(message.into()));
-    if let Value::Object(fields) = fields {
-        body.extend(fields);
-    }
-    HttpResponse::build(status).json(Value::Object(body))
-}
-
-pub fn to_value<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
+/// A success response: one of the typed bodies in [`schemas`].
+pub fn respond<T: Serialize>(status: StatusCode, body: T) -> HttpResponse {
+    HttpResponse::build(status).json(body)
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -54,74 +44,66 @@ fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {
     resource
 }
 
-/// Every HTTP route of the contract (the WebSocket and static files are mounted by `lib.rs`).
+/// Every HTTP route: (path, [(method, handler)]). Registered from here, and checked against
+/// /openapi.json by a test, so the document cannot leave a route out.
+pub fn route_table() -> Vec<(&'static str, Vec<(Method, Route)>)> {
+    let get = |route: Route| (Method::GET, route);
+    let post = |route: Route| (Method::POST, route);
+    vec![
+        (
+            "/auth/register",
+            vec![post(web::route().to(auth::register))],
+        ),
+        ("/auth/login", vec![post(web::route().to(auth::login))]),
+        ("/auth", vec![get(web::route().to(auth::check))]),
+        ("/users", vec![get(web::route().to(users::search))]),
+        (
+            "/users/me",
+            vec![(Method::PATCH, web::route().to(users::update_me))],
+        ),
+        ("/users/{id}", vec![get(web::route().to(users::get))]),
+        (
+            "/threads",
+            vec![
+                get(web::route().to(threads::list)),
+                post(web::route().to(threads::create)),
+            ],
+        ),
+        ("/threads/{id}", vec![get(web::route().to(threads::get))]),
+        (
+            "/threads/{id}/members",
+            vec![post(web::route().to(threads::add_member))],
+        ),
+        (
+            "/threads/{id}/members/{user_id}",
+            vec![(Method::DELETE, web::route().to(threads::remove_member))],
+        ),
+        (
+            "/threads/{id}/messages",
+            vec![
+                get(web::route().to(threads::messages)),
+                post(web::route().to(threads::post_message)),
+            ],
+        ),
+        (
+            "/uploads/{kind}/{name}",
+            vec![get(web::route().to(uploads::serve))],
+        ),
+        ("/healthz", vec![get(web::route().to(service::healthz))]),
+        ("/metrics", vec![get(web::route().to(service::metrics))]),
+        (
+            "/openapi.json",
+            vec![get(web::route().to(service::openapi))],
+        ),
+        ("/ws", vec![get(web::route().to(crate::ws::upgrade))]),
+    ]
+}
+
+/// Registers every route of [`route_table`] (static files are mounted by `lib.rs`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(
-        "/auth/register",
-        vec![(Method::POST, web::route().to(auth::register))],
-    ))
-    .service(resource(
-        "/auth/login",
-        vec![(Method::POST, web::route().to(auth::login))],
-    ))
-    .service(resource(
-        "/auth",
-        vec![(Method::GET, web::route().to(auth::check))],
-    ))
-    .service(resource(
-        "/users",
-        vec![(Method::GET, web::route().to(users::search))],
-    ))
-    .service(resource(
-        "/users/me",
-        vec![(Method::PATCH, web::route().to(users::update_me))],
-    ))
-    .service(resource(
-        "/users/{id}",
-        vec![(Method::GET, web::route().to(users::get))],
-    ))
-    .service(resource(
-        "/threads",
-        vec![
-            (Method::GET, web::route().to(threads::list)),
-            (Method::POST, web::route().to(threads::create)),
-        ],
-    ))
-    .service(resource(
-        "/threads/{id}",
-        vec![(Method::GET, web::route().to(threads::get))],
-    ))
-    .service(resource(
-        "/threads/{id}/members",
-        vec![(Method::POST, web::route().to(threads::add_member))],
-    ))
-    .service(resource(
-        "/threads/{id}/members/{user_id}",
-        vec![(Method::DELETE, web::route().to(threads::remove_member))],
-    ))
-    .service(resource(
-        "/threads/{id}/messages",
-        vec![
-            (Method::GET, web::route().to(threads::messages)),
-            (Method::POST, web::route().to(threads::post_message)),
-        ],
-    ))
-    .service(resource(
-        "/uploads/{kind}/{name}",
-        vec![(Method::GET, web::route().to(uploads::serve))],
-    ))
-    .service(resource(
-        "/healthz",
-        vec![(Method::GET, web::route().to(service::healthz))],
-    ))
-    .service(resource(
-        "/metrics",
-        vec![(Method::GET, web::route().to(service::metrics))],
-    ))
-    .service(resource(
-        "/openapi.json",
-        vec![(Method::GET, web::route().to(service::openapi))],
-    ));
+    for (path, methods) in route_table() {
+        cfg.service(resource(path, methods));
+    }
 }
 
 /// Extractor failures (query strings, path segments) in the contract's envelope.

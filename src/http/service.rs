@@ -6,7 +6,6 @@ use actix_web::{http::StatusCode, web, HttpResponse};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
-use super::respond;
 use crate::state::AppState;
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -27,6 +26,7 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "Database (and relay) state", body = Object), (status = 503, description = "Database unavailable", body = Object)))]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let db_ok = state.db.run(crate::db::queries::ping).await.is_ok();
     let relay = state.chat.relay_status();
@@ -36,19 +36,18 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = json!({
+        "success": db_ok,
+        "message": if db_ok { "OK" } else { "Database unavailable" },
         "status": if db_ok { "ok" } else { "degraded" },
         "database": { "kind": state.db.kind(), "ok": db_ok },
         "relay": relay,
         "connections": state.chat.registry().total_connections(),
         "version": env!("CARGO_PKG_VERSION"),
     });
-    respond(
-        status,
-        if db_ok { "OK" } else { "Database unavailable" },
-        body,
-    )
+    HttpResponse::build(status).json(body)
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!("db_pool_connections_in_use").set(f64::from(state.db.connections_in_use()));
     let body = prometheus().map(|h| h.render()).unwrap_or_default();
@@ -57,6 +56,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(body)
 }
 
+#[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, description = "This document", body = Object)))]
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
 }

@@ -2,7 +2,12 @@
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use super::schemas::{
+    AddMemberRequest, CreateThreadRequest, ErrorResponse, MessagesResponse, OkResponse,
+    PostMessageRequest, PostedMessageResponse, ThreadResponse, ThreadsResponse,
+};
 
 use super::form::{read_form, FileRule};
 use super::respond;
@@ -16,15 +21,20 @@ use crate::validate;
 
 pub const MAX_ATTACHMENTS: usize = 10;
 
+#[utoipa::path(get, path = "/threads", tag = "threads", security(("bearer" = [])), responses((status = 200, body = ThreadsResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse)))]
 pub async fn list(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let threads = state.chat.list_threads(auth.user.id).await?;
     Ok(respond(
         StatusCode::OK,
-        "Get Threads Successfully",
-        json!({ "threads": threads }),
+        ThreadsResponse {
+            success: true,
+            message: "Get Threads Successfully".into(),
+            threads,
+        },
     ))
 }
 
+#[utoipa::path(get, path = "/threads/{id}", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = ThreadResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn get(
     auth: AuthUser,
     id: web::Path<i64>,
@@ -33,8 +43,11 @@ pub async fn get(
     let thread = state.chat.thread(auth.user.id, id.into_inner()).await?;
     Ok(respond(
         StatusCode::OK,
-        "Get Thread Successfully",
-        json!({ "thread": thread }),
+        ThreadResponse {
+            success: true,
+            message: "Get Thread Successfully".into(),
+            thread,
+        },
     ))
 }
 
@@ -55,6 +68,7 @@ fn id_field(fields: &serde_json::Map<String, Value>, name: &str) -> Result<Optio
     }
 }
 
+#[utoipa::path(post, path = "/threads", tag = "threads", security(("bearer" = [])), request_body(content((CreateThreadRequest = "application/json"), (CreateThreadRequest = "application/x-www-form-urlencoded"), (CreateThreadRequest = "multipart/form-data"))), responses((status = 200, description = "Get Thread Successfully / New Thread was created", body = ThreadResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn create(
     auth: AuthUser,
     req: HttpRequest,
@@ -79,8 +93,11 @@ pub async fn create(
         };
         return Ok(respond(
             StatusCode::OK,
-            message,
-            json!({ "thread": thread }),
+            ThreadResponse {
+                success: true,
+                message: message.into(),
+                thread,
+            },
         ));
     }
     let name = match form.fields.get("name") {
@@ -116,11 +133,15 @@ pub async fn create(
     let thread = state.chat.create_group(me, &name, member_ids).await?;
     Ok(respond(
         StatusCode::OK,
-        "New Thread was created",
-        json!({ "thread": thread }),
+        ThreadResponse {
+            success: true,
+            message: "New Thread was created".into(),
+            thread,
+        },
     ))
 }
 
+#[utoipa::path(post, path = "/threads/{id}/members", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path)), request_body(content((AddMemberRequest = "application/json"), (AddMemberRequest = "application/x-www-form-urlencoded"), (AddMemberRequest = "multipart/form-data"))), responses((status = 200, body = ThreadResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not the owner", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn add_member(
     auth: AuthUser,
     id: web::Path<i64>,
@@ -144,11 +165,15 @@ pub async fn add_member(
         .await?;
     Ok(respond(
         StatusCode::OK,
-        "Member added",
-        json!({ "thread": thread }),
+        ThreadResponse {
+            success: true,
+            message: "Member added".into(),
+            thread,
+        },
     ))
 }
 
+#[utoipa::path(delete, path = "/threads/{id}/members/{user_id}", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path), ("user_id" = i64, Path)), responses((status = 200, body = OkResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn remove_member(
     auth: AuthUser,
     path: web::Path<(i64, i64)>,
@@ -159,7 +184,13 @@ pub async fn remove_member(
         .chat
         .remove_member(auth.user.id, thread_id, user_id)
         .await?;
-    Ok(respond(StatusCode::OK, "Member removed", json!({})))
+    Ok(respond(
+        StatusCode::OK,
+        OkResponse {
+            success: true,
+            message: "Member removed".into(),
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -169,6 +200,7 @@ pub struct PageQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/threads/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path), ("before" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query, description = "1-100, default 50")), responses((status = 200, body = MessagesResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn messages(
     auth: AuthUser,
     id: web::Path<i64>,
@@ -185,13 +217,18 @@ pub async fn messages(
         .await?;
     Ok(respond(
         StatusCode::OK,
-        "Get Messages Successfully",
-        json!({ "messages": messages, "hasMore": has_more }),
+        MessagesResponse {
+            success: true,
+            message: "Get Messages Successfully".into(),
+            messages,
+            has_more,
+        },
     ))
 }
 
 /// Stores a message (text and/or files) and delivers it over WebSocket like a `send`.
 /// Answers `{success, message: <the message object>}`: 201 when new, 200 for a repeat.
+#[utoipa::path(post, path = "/threads/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path)), request_body(content((PostMessageRequest = "multipart/form-data"), (PostMessageRequest = "application/json"), (PostMessageRequest = "application/x-www-form-urlencoded"))), responses((status = 201, description = "Stored and delivered", body = PostedMessageResponse), (status = 200, description = "A repeated clientMsgId: the original message", body = PostedMessageResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 429, body = ErrorResponse)))]
 pub async fn post_message(
     auth: AuthUser,
     id: web::Path<i64>,
@@ -260,5 +297,11 @@ pub async fn post_message(
     } else {
         StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(json!({ "success": true, "message": message })))
+    Ok(respond(
+        status,
+        PostedMessageResponse {
+            success: true,
+            message,
+        },
+    ))
 }

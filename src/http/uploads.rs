@@ -4,11 +4,13 @@ use actix_files::NamedFile;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::schemas::ErrorResponse;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const INLINE_EXTENSIONS: [&str; 4] = ["png", "jpg", "gif", "webp"];
 
+#[utoipa::path(get, path = "/uploads/{kind}/{name}", tag = "service", params(("kind" = String, Path, description = "avatars or attachments"), ("name" = String, Path)), responses((status = 200, description = "The file; nosniff, inline only for png/jpeg/gif/webp", content_type = "application/octet-stream"), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn serve(
     req: HttpRequest,
     path: web::Path<(String, String)>,

@@ -1,8 +1,8 @@
 //! GET /users/{id}, GET /users?search=&limit=, PATCH /users/me.
 
+use super::schemas::{ErrorResponse, UpdateMeRequest, UserResponse, UsersResponse};
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::form::{read_form, FileRule};
 use super::respond;
@@ -13,6 +13,7 @@ use crate::state::AppState;
 use crate::storage::{sniff_image, Kind};
 use crate::validate;
 
+#[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = UserResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn get(
     _auth: AuthUser,
     id: web::Path<i64>,
@@ -21,8 +22,11 @@ pub async fn get(
     let user = state.chat.user(id.into_inner()).await?;
     Ok(respond(
         StatusCode::OK,
-        "Get User Successfully",
-        json!({ "user": user }),
+        UserResponse {
+            success: true,
+            message: "Get User Successfully".into(),
+            user,
+        },
     ))
 }
 
@@ -42,6 +46,7 @@ pub fn int_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiErro
         .transpose()
 }
 
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(("search" = Option<String>, Query, description = "prefix of userName or nickName"), ("limit" = Option<i64>, Query, description = "1-50, default 20")), responses((status = 200, body = UsersResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse)))]
 pub async fn search(
     _auth: AuthUser,
     query: web::Query<SearchQuery>,
@@ -58,8 +63,11 @@ pub async fn search(
     let users = state.chat.search_users(text, limit).await?;
     Ok(respond(
         StatusCode::OK,
-        "Search Users Successfully",
-        json!({ "users": users }),
+        UsersResponse {
+            success: true,
+            message: "Search Users Successfully".into(),
+            users,
+        },
     ))
 }
 
@@ -69,6 +77,7 @@ struct UpdateFields {
     nick_name: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = [])), request_body(content((UpdateMeRequest = "application/json"), (UpdateMeRequest = "application/x-www-form-urlencoded"), (UpdateMeRequest = "multipart/form-data"))), responses((status = 200, body = UserResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse)))]
 pub async fn update_me(
     auth: AuthUser,
     req: HttpRequest,
@@ -127,7 +136,10 @@ pub async fn update_me(
     }
     Ok(respond(
         StatusCode::OK,
-        "Update User Successfully",
-        json!({ "user": user }),
+        UserResponse {
+            success: true,
+            message: "Update User Successfully".into(),
+            user,
+        },
     ))
 }

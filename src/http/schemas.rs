@@ -1,0 +1,133 @@
+//! The bodies of successful responses, typed so that /openapi.json is generated from the very
+//! structs the handlers send.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::models::{Message, Thread, User};
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthResponse {
+    pub success: bool,
+    pub message: String,
+    pub access_token: String,
+    pub user: User,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserResponse {
+    pub success: bool,
+    pub message: String,
+    pub user: User,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UsersResponse {
+    pub success: bool,
+    pub message: String,
+    pub users: Vec<User>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ThreadResponse {
+    pub success: bool,
+    pub message: String,
+    pub thread: Thread,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ThreadsResponse {
+    pub success: bool,
+    pub message: String,
+    pub threads: Vec<Thread>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesResponse {
+    pub success: bool,
+    pub message: String,
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+/// `POST /threads/{id}/messages`: here `message` is the stored message object itself.
+#[derive(Serialize, ToSchema)]
+pub struct PostedMessageResponse {
+    pub success: bool,
+    pub message: Message,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OkResponse {
+    pub success: bool,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorResponse {
+    pub success: bool,
+    pub message: String,
+    /// VALIDATION, USERNAME_TAKEN, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, PAYLOAD_TOO_LARGE,
+    /// UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED, METHOD_NOT_ALLOWED or INTERNAL.
+    pub code: String,
+}
+
+/// Fields of `POST /auth/register` (JSON, urlencoded or multipart; `avatar` only in multipart).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    nick_name: String,
+    user_name: String,
+    password: String,
+    confirm_password: String,
+    #[schema(value_type = Option<String>, format = Binary)]
+    avatar: Option<Vec<u8>>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct LoginRequest {
+    user_name: String,
+    password: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct UpdateMeRequest {
+    nick_name: Option<String>,
+    #[schema(value_type = Option<String>, format = Binary)]
+    avatar: Option<Vec<u8>>,
+}
+
+/// `{userId}` for the direct thread with that user, or `{name, memberIds}` for a new group.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct CreateThreadRequest {
+    user_id: Option<i64>,
+    name: Option<String>,
+    member_ids: Option<Vec<i64>>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct AddMemberRequest {
+    user_id: i64,
+}
+
+/// Text and/or files; JSON carries `text` and `clientMsgId` only.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct PostMessageRequest {
+    text: Option<String>,
+    client_msg_id: Option<String>,
+    #[schema(value_type = Option<Vec<String>>)]
+    attachments: Option<Vec<Vec<u8>>>,
+}
