@@ -59,6 +59,8 @@ pub struct SendInput {
 
 /// Lock stripes that order the messages of one thread; unrelated threads rarely share one.
 const THREAD_LOCK_STRIPES: usize = 1024;
+/// Largest thread whose members exchange presence when someone joins.
+const PRESENCE_INTRODUCTION_MAX_MEMBERS: usize = 256;
 
 struct Inner {
     db: Db,
@@ -262,16 +264,70 @@ impl Chat {
 
     /// Tells `user_ids` (on their every connection, on every node) about a thread they were
     /// just added to. Newcomers all see it alike (nothing unread), so one frame serves them all.
+    /// Then newcomers and the members already there learn who of each other is online.
     async fn announce_thread(&self, thread_id: i64, user_ids: &[i64]) {
         let Some(&first) = user_ids.first() else {
             return;
         };
-        match self.view(thread_id, first).await {
-            Ok(thread) => {
-                let frame = encode(&ServerEvent::Thread { thread: &thread });
-                self.emit_to_users(user_ids, &frame, Skip::default());
+        let thread = match self.view(thread_id, first).await {
+            Ok(thread) => thread,
+            Err(e) => return tracing::warn!(error = %e, thread_id, "could not announce thread"),
+        };
+        let frame = encode(&ServerEvent::Thread { thread: &thread });
+        self.emit_to_users(user_ids, &frame, Skip::default());
+        let members: Vec<i64> = thread.members.iter().map(|u| u.id).collect();
+        // New contacts: presence is exchanged here, not only on the next (re)connect. Bounded,
+        // since it costs online-members x newcomers frames.
+        if members.len() <= PRESENCE_INTRODUCTION_MAX_MEMBERS {
+            for online in self.online_among(&members).await {
+                let frame = encode(&ServerEvent::Presence {
+                    user_id: online,
+                    online: true,
+                });
+                if user_ids.contains(&online) {
+                    self.emit_to_users(
+                        &members,
+                        &frame,
+                        Skip {
+                            user: Some(online),
+                            conn: None,
+                        },
+                    );
+                } else {
+                    self.emit_to_users(user_ids, &frame, Skip::default());
+                }
             }
-            Err(e) => tracing::warn!(error = %e, thread_id, "could not announce thread"),
+        }
+    }
+
+    /// Tells the members of a group (except `skip_user`) its new member list.
+    async fn announce_members(&self, thread_id: i64, skip_user: Option<i64>) {
+        let found = self
+            .db()
+            .run(move |c| {
+                let owner_id = queries::find_thread(c, thread_id)?.and_then(|t| t.owner_id);
+                Ok::<_, DbError>((owner_id, queries::member_users(c, thread_id)?))
+            })
+            .await;
+        match found {
+            Ok((owner_id, members)) => {
+                let ids: Vec<i64> = members.iter().map(|u| u.id).collect();
+                let frame = encode(&ServerEvent::Members {
+                    thread_id,
+                    owner_id,
+                    members: &members,
+                });
+                self.emit_to_thread(
+                    thread_id,
+                    &ids,
+                    &frame,
+                    Skip {
+                        user: skip_user,
+                        conn: None,
+                    },
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, thread_id, "could not announce members"),
         }
     }
     /// The direct thread between the caller and `other_id`, created if missing.
@@ -283,7 +339,8 @@ impl Chat {
             .await?;
         if created {
             self.forget_members(row.id);
-            self.announce_thread(row.id, &[other_id]).await;
+            // the other user, and the caller's other devices
+            self.announce_thread(row.id, &[other_id, user_id]).await;
         }
         Ok((self.view(row.id, user_id).await?, created))
     }
@@ -315,8 +372,7 @@ impl Chat {
                 Ok::<_, DbError>(Ok(queries::create_group(c, owner_id, &name, &to_check)?))
             })
             .await??;
-        let others: Vec<i64> = members.into_iter().filter(|&id| id != owner_id).collect();
-        self.announce_thread(row.id, &others).await;
+        self.announce_thread(row.id, &members).await;
         self.view(row.id, owner_id).await
     }
 
@@ -351,6 +407,7 @@ impl Chat {
         if added {
             self.forget_members(thread_id);
             self.announce_thread(thread_id, &[user_id]).await;
+            self.announce_members(thread_id, Some(user_id)).await;
         }
         self.view(thread_id, actor).await
     }
@@ -388,6 +445,7 @@ impl Chat {
         self.forget_members(thread_id);
         let frame = encode(&ServerEvent::Removed { thread_id });
         self.emit_to_users(&[user_id], &frame, Skip::default());
+        self.announce_members(thread_id, None).await;
         Ok(())
     }
 

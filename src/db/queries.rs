@@ -547,3 +547,13 @@ pub fn ping(conn: &mut DbConn) -> Result<()> {
     with_conn!(conn, c => diesel::sql_query("SELECT 1").execute(c))?;
     Ok(())
 }
+
+/// A thread's members, in the order they joined.
+pub fn member_users(conn: &mut DbConn, thread_id: i64) -> Result<Vec<User>> {
+    Ok(with_conn!(conn, c => thread_members::table
+        .inner_join(users::table)
+        .filter(thread_members::thread_id.eq(thread_id))
+        .order((thread_members::joined_at.asc(), thread_members::user_id.asc()))
+        .select(User::as_select())
+        .load(c))?)
+}

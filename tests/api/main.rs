@@ -5,5 +5,6 @@
 mod auth;
 mod cluster;
 mod helpers;
+mod ops;
 mod threads;
 mod ws;

@@ -476,3 +476,86 @@ async fn crowd_of_200_gets_every_message_once_in_order() {
     assert_eq!(all.len(), N);
     assert!(all.values().all(|&count| count == N));
 }
+
+#[tokio::test]
+async fn new_contacts_learn_presence_and_members_hear_of_changes() {
+    let app = spawn_app().await;
+    let alice = app.register("alice_new").await;
+    let bob = app.register("bobby_new").await;
+    let carol = app.register("carol_new").await;
+    let mut a = app.connect(&alice).await;
+    let mut b = app.connect(&bob).await;
+    let mut c = app.connect(&carol).await;
+    // no shared thread yet: no presence; then a direct thread makes them contacts
+    app.direct(&alice, &bob).await;
+    assert_eq!(
+        a.recv_type("thread").await["thread"]["isGroup"],
+        false,
+        "the creator's devices hear of it too"
+    );
+    assert_eq!(
+        a.recv_type("presence").await,
+        json!({"type": "presence", "userId": bob.id, "online": true})
+    );
+    assert_eq!(
+        b.recv_type("presence").await,
+        json!({"type": "presence", "userId": alice.id, "online": true})
+    );
+
+    let group = app.group(&alice, "Trio", &[&bob]).await;
+    let (status, _) = app
+        .post_json_as(
+            &alice.token,
+            &format!("/threads/{group}/members"),
+            &json!({"userId": carol.id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let members = b.recv_type("members").await;
+    assert_eq!(members["threadId"], group);
+    assert_eq!(members["members"].as_array().unwrap().len(), 3);
+    assert_eq!(c.recv_type("thread").await["thread"]["id"], group);
+    let (status, _) = app
+        .delete_as(
+            &alice.token,
+            &format!("/threads/{group}/members/{}", carol.id),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        c.recv_type("removed").await,
+        json!({"type": "removed", "threadId": group})
+    );
+    assert_eq!(
+        b.recv_type("members").await["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn threads_carry_every_members_read_mark() {
+    let app = spawn_app().await;
+    let alice = app.register("alice_rm").await;
+    let bob = app.register("bobby_rm").await;
+    let thread = app.direct(&alice, &bob).await;
+    let (_, body) = app
+        .post_json_as(
+            &alice.token,
+            &format!("/threads/{thread}/messages"),
+            &json!({"text": "read me"}),
+        )
+        .await;
+    let id = body["message"]["id"].as_i64().unwrap();
+    let mut b = app.connect(&bob).await;
+    b.send(json!({"type": "read", "id": 1, "threadId": thread, "messageId": id}))
+        .await;
+    b.recv_type("ack").await;
+    let (_, body) = app
+        .get_as(&alice.token, &format!("/threads/{thread}"))
+        .await;
+    assert_eq!(body["thread"]["readMarks"][bob.id.to_string()], id);
+    assert_eq!(body["thread"]["readMarks"][alice.id.to_string()], 0);
+}
