@@ -181,7 +181,7 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(10)
         .client_request_timeout(Duration::from_secs(30))
-        .client_disconnect_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(2))
         .on_connect(|conn, _| {
             if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
                 let _ = tcp.set_nodelay(true);
@@ -248,8 +248,9 @@ impl Stopper {
     pub async fn stop(self) {
         self.registry.close_all(CLOSE_GOING_AWAY);
         // give connection tasks a moment to flush and send their close frames
-        for _ in 0..50 {
-            if self.registry.total_connections() == 0 {
+        // let connection tasks flush and send their close frames (bounded by their own timeout)
+        for _ in 0..250 {
+            if self.registry.running_tasks() == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -73,6 +73,17 @@ type Shard = RwLock<HashMap<i64, Vec<ConnHandle>>>;
 
 pub struct Registry {
     shards: Box<[Shard]>,
+    /// Connection tasks still running, including ones saying goodbye after unregistering.
+    tasks: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a running connection task for as long as it lives.
+pub struct TaskGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -104,6 +115,7 @@ impl Registry {
             .next_power_of_two();
         Registry {
             shards: (0..count).map(|_| RwLock::new(HashMap::new())).collect(),
+            tasks: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -219,6 +231,15 @@ impl Registry {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    pub fn track_task(&self) -> TaskGuard<'_> {
+        self.tasks.fetch_add(1, Ordering::AcqRel);
+        TaskGuard(&self.tasks)
+    }
+
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.load(Ordering::Acquire)
     }
 
     pub fn total_connections(&self) -> usize {

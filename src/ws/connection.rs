@@ -193,6 +193,7 @@ pub async fn run(
     stream: MessageStream,
     settings: WsSettings,
 ) {
+    let _running = chat.registry().track_task();
     let conn_id = next_conn_id();
     let user_id = auth.user.id;
     let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames);
@@ -274,8 +275,8 @@ pub async fn run(
                         }
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Close(reason))) => {
-                        let _ = session.close(reason).await;
+                                        Some(Ok(AggregatedMessage::Close(reason))) => {
+                        let _ = tokio::time::timeout(CLOSE_WAIT, session.close(reason)).await;
                         chat.disconnected(user_id, conn_id).await;
                         return;
                     }
@@ -292,7 +293,6 @@ pub async fn run(
             }
         }
     };
-    chat.disconnected(user_id, conn_id).await;
     if let Some(code) = close_code {
         let goodbye = async move {
             if code == CLOSE_GOING_AWAY {
@@ -308,4 +308,6 @@ pub async fn run(
         // a client that does not read may never take the close frame: do not wait forever
         let _ = tokio::time::timeout(CLOSE_WAIT, goodbye).await;
     }
+    // after the goodbye, so a shutdown does not stop the server before it is written
+    chat.disconnected(user_id, conn_id).await;
 }
