@@ -101,6 +101,16 @@ pub struct Config {
     #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections_per_user: u64,
 
+    /// Origins allowed to call the API from other sites, comma-separated (`*` for any);
+    /// empty: same-origin only.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Print the start-up report (version, database and migrations, Redis, data dir) and exit:
+    /// 0 when everything is usable, 1 otherwise.
+    #[arg(long, default_value_t = false)]
+    pub check: bool,
+
     /// HTTP worker threads; default: one per core.
     #[arg(long, env = "WORKERS")]
     pub workers: Option<usize>,

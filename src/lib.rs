@@ -19,6 +19,7 @@ pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod limits;
@@ -77,6 +78,24 @@ const PAGE_CSP: &str =
     "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
                         style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; \
                         frame-ancestors 'none'; base-uri 'none'";
+
+/// CORS for the listed origins; with none configured the middleware is not mounted at all and
+/// browsers keep their same-origin rule.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
 
 pub struct Application {
     server: Server,
@@ -148,10 +167,12 @@ impl Application {
             })?
             .port();
         let static_dir = config.static_dir.clone();
+        let cors_origins = config.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .configure(http::extractor_configs)
+                                .configure(http::extractor_configs)
+                .wrap(actix_web::middleware::Condition::new(!cors_origins.is_empty(), cors(&cors_origins)))
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")).add((header::CONTENT_SECURITY_POLICY, PAGE_CSP)).add((header::REFERRER_POLICY, "no-referrer")))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();

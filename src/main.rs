@@ -12,6 +12,18 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    let report = chat_server::doctor::check(&config).await;
+    if config.check {
+        print!("{}", report.render());
+        return if report.ok() {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        };
+    }
+    for line in report.render().lines() {
+        tracing::info!("{line}");
+    }
     let app = match Application::build(config.clone()).await {
         Ok(app) => app,
         Err(e) => {

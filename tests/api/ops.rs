@@ -288,3 +288,68 @@ async fn query_tokens_never_reach_the_log() {
     assert!(!log.contains(&token), "the token must not be logged");
     assert!(!log.contains(PASSWORD), "nor the password");
 }
+
+#[tokio::test]
+async fn cors_is_same_origin_unless_configured() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("origin", "https://evil.example")
+        .json(&json!({"userName": "someone_x", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let app = spawn_app_with(|c| c.cors_origins = vec!["https://app.example".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let ok = preflight("https://app.example").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn check_reports_what_the_node_runs_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .arg("--check")
+        .env("DATA_DIR", dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("database: sqlite") && text.contains("0 pending"),
+        "{text}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .arg("--check")
+        .env("DATA_DIR", dir.path())
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  redis"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .env("BIND_ADDR", "nonsense")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BIND_ADDR"),
+        "a bad setting is named"
+    );
+}
