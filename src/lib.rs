@@ -31,7 +31,6 @@ pub mod storage;
 pub mod validate;
 pub mod ws;
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,6 +96,8 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
+const LISTEN_BACKLOG: u32 = 4096;
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -154,18 +155,6 @@ impl Application {
             chat,
         });
 
-        let listener =
-            TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
-                addr: config.bind_addr.to_string(),
-                source,
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: config.bind_addr.to_string(),
-                source,
-            })?
-            .port();
         let static_dir = config.static_dir.clone();
         let cors_origins = config.cors_origins.clone();
         let mut server = HttpServer::new(move || {
@@ -211,13 +200,20 @@ impl Application {
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
+        // a deep accept queue: a reconnect storm of thousands must not overflow the default 128
         let server = server
-            .listen(listener)
+            .backlog(LISTEN_BACKLOG)
+            .bind(config.bind_addr)
             .map_err(|source| StartupError::Bind {
                 addr: config.bind_addr.to_string(),
                 source,
-            })?
-            .run();
+            })?;
+        let port = server
+            .addrs()
+            .first()
+            .map(|a| a.port())
+            .unwrap_or(config.bind_addr.port());
+        let server = server.run();
         Ok(Application {
             server,
             port,

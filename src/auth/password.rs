@@ -6,9 +6,25 @@ use std::sync::OnceLock;
 #[error("password hashing failed: {0}")]
 pub struct PasswordError(String);
 
+/// At most (cores - 1) hashes at once, so a login storm queues here instead of taking every
+/// core from the WebSocket workers.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+    })
+}
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .map_err(|e| PasswordError(e.to_string()))?;
     let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking(work)
         .await

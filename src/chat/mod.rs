@@ -657,10 +657,8 @@ impl Chat {
     }
 
     /// Registers a live connection. On the user's first one (on any node), tells their
-    /// contacts they are online; either way, tells the new connection which contacts are
-    /// online now.
-    pub async fn connected(&self, user_id: i64, handle: ConnHandle) {
-        let conn_id = handle.conn_id;
+    /// contacts they are online. Returns the contacts online now, for the new connection.
+    pub async fn connected(&self, user_id: i64, handle: ConnHandle) -> Vec<i64> {
         let first_here = self.inner.registry.register(user_id, handle) == Registered::First;
         if first_here {
             let elsewhere = match &self.inner.relay {
@@ -688,18 +686,10 @@ impl Chat {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(error = %e, user_id, "could not load contacts for presence");
-                return;
+                return Vec::new();
             }
         };
-        for contact in self.online_among(&contacts).await {
-            let frame = encode(&ServerEvent::Presence {
-                user_id: contact,
-                online: true,
-            });
-            self.inner
-                .registry
-                .deliver_to_conn(user_id, conn_id, &frame);
-        }
+        self.online_among(&contacts).await
     }
 
     pub async fn disconnected(&self, user_id: i64, conn_id: u64) {

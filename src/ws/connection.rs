@@ -51,7 +51,13 @@ fn close_reason(code: u16) -> CloseReason {
 fn protocol_close_code(err: &ProtocolError) -> u16 {
     match err {
         ProtocolError::Overflow => 1009,
-        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => 1007,
+        // actix reports reserved bits as InvalidData too; only bad UTF-8 is 1007
+        ProtocolError::Io(io)
+            if io.kind() == std::io::ErrorKind::InvalidData
+                && !io.to_string().contains("reserved") =>
+        {
+            1007
+        }
         _ => 1002,
     }
 }
@@ -204,12 +210,32 @@ pub async fn run(
         close: close.clone(),
     };
     let connection_id = format!("{conn_id:016x}");
-    // `ready` is queued before the connection is registered, so it is always the first frame.
-    handle.push(&encode(&ServerEvent::Ready {
+    // Registered first, so that once a client sees `ready` it misses nothing; `ready` and the
+    // presence snapshot are written straight to the socket ahead of anything queued meanwhile,
+    // so `ready` is the first frame and a user with many online contacts cannot overflow their
+    // own queue before the write loop starts.
+    let online_contacts = chat.connected(user_id, handle.clone()).await;
+    let ready = encode(&ServerEvent::Ready {
         user: &auth.user,
         connection_id: &connection_id,
-    }));
-    chat.connected(user_id, handle.clone()).await;
+    });
+    if session.text(ready).await.is_err() {
+        chat.disconnected(user_id, conn_id).await;
+        return;
+    }
+    for contact in online_contacts {
+        if session
+            .text(encode(&ServerEvent::Presence {
+                user_id: contact,
+                online: true,
+            }))
+            .await
+            .is_err()
+        {
+            chat.disconnected(user_id, conn_id).await;
+            return;
+        }
+    }
 
     let mut stream = stream
         .max_frame_size(settings.max_frame_bytes)

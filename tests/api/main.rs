@@ -5,6 +5,7 @@
 mod auth;
 mod cluster;
 mod helpers;
+mod hostile;
 mod ops;
 mod threads;
 mod ws;

@@ -1,0 +1,438 @@
+//! Hostile clients: raw WebSocket frames written byte by byte, and a kill -9 under load.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+/// A client frame: FIN flag, opcode, masked payload (as RFC 6455 requires of clients).
+fn frame(fin: bool, opcode: u8, payload: &[u8], masked: bool, rsv: u8) -> Vec<u8> {
+    let mut out = vec![(if fin { 0x80 } else { 0 }) | (rsv << 4) | opcode];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(mask_bit | n as u8),
+        n if n < 65536 => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+struct Raw {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    async fn open(app: &TestApp, token: &str) -> Raw {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        let request = format!(
+            "GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Raw {
+            stream,
+            buf: Vec::new(),
+        };
+        loop {
+            if let Some(end) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw.buf[..end]).to_string();
+                assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+                raw.buf.drain(..end + 4);
+                break;
+            }
+            raw.fill().await;
+        }
+        assert_eq!(raw.next_text().await["type"], "ready");
+        raw
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 65536];
+        let n = tokio::time::timeout(FRAME_TIMEOUT, self.stream.read(&mut chunk))
+            .await
+            .expect("data in time")
+            .unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    /// The next server frame: (opcode, payload). Server frames are never masked.
+    async fn next_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            if self.buf.len() >= 2 {
+                let opcode = self.buf[0] & 0x0f;
+                let (len, start) = match self.buf[1] & 0x7f {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => (
+                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
+                    n if n < 126 => (n as usize, 2),
+                    _ => (usize::MAX, 0),
+                };
+                if len != usize::MAX && self.buf.len() >= start + len {
+                    let payload = self.buf[start..start + len].to_vec();
+                    self.buf.drain(..start + len);
+                    return Some((opcode, payload));
+                }
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    async fn next_text(&mut self) -> Value {
+        loop {
+            let (opcode, payload) = self.next_frame().await.expect("a frame");
+            if opcode == 1 {
+                return serde_json::from_slice(&payload).unwrap();
+            }
+            assert_ne!(opcode, 8, "closed: {payload:?}");
+        }
+    }
+
+    async fn close_code(&mut self) -> u16 {
+        while let Some((opcode, payload)) = self.next_frame().await {
+            if opcode == 8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+        panic!("no close frame");
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn fragmented_requests_over_many_writes_are_answered() {
+    let app = spawn_app().await;
+    let user = app.register("raw_frag").await;
+    let mut raw = Raw::open(&app, &user.token).await;
+    let request = br#"{"type":"ping","id":"fragmented"}"#;
+    let mut bytes = frame(false, 1, &request[..10], true, 0);
+    bytes.extend(frame(true, 9, b"ping between fragments", true, 0));
+    bytes.extend(frame(false, 0, &request[10..20], true, 0));
+    bytes.extend(frame(true, 0, &request[20..], true, 0));
+    // one byte per TCP write
+    for b in bytes {
+        raw.write(&[b]).await;
+    }
+    let mut got_pong_frame = false;
+    let reply = loop {
+        let (opcode, payload) = raw.next_frame().await.expect("frame");
+        match opcode {
+            10 => got_pong_frame = payload == b"ping between fragments",
+            1 => break serde_json::from_slice::<Value>(&payload).unwrap(),
+            _ => {}
+        }
+    };
+    assert!(
+        got_pong_frame,
+        "the control frame between fragments was answered"
+    );
+    assert_eq!(reply, json!({"type": "pong", "id": "fragmented"}));
+}
+
+#[tokio::test]
+async fn protocol_violations_get_their_close_codes() {
+    let app = spawn_app().await;
+    let user = app.register("raw_viol").await;
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (frame(true, 1, b"{}", true, 0b100), 1002, "reserved bit"),
+        (frame(true, 3, b"x", true, 0), 1002, "reserved opcode"),
+        (
+            frame(true, 1, b"{}", false, 0),
+            1002,
+            "unmasked client frame",
+        ),
+        (
+            frame(true, 1, &[0x7b, 0xff, 0xfe, 0x7d], true, 0),
+            1007,
+            "invalid UTF-8",
+        ),
+        (
+            frame(true, 1, &vec![b'a'; 70 * 1024], true, 0),
+            1009,
+            "over the frame limit",
+        ),
+        (
+            frame(false, 9, b"", true, 0),
+            1002,
+            "fragmented control frame",
+        ),
+        (
+            frame(true, 0, b"orphan", true, 0),
+            1002,
+            "continuation without a start",
+        ),
+    ];
+    for (bytes, code, what) in cases {
+        let mut raw = Raw::open(&app, &user.token).await;
+        raw.write(&bytes).await;
+        assert_eq!(raw.close_code().await, code, "{what}");
+    }
+    // the server keeps serving
+    let mut ws = app.connect(&user).await;
+    ws.send(json!({"type": "ping", "id": 1})).await;
+    assert_eq!(ws.recv_type("pong").await["id"], 1);
+}
+
+#[tokio::test]
+async fn close_codes_valid_and_invalid_are_handled() {
+    let app = spawn_app().await;
+    let user = app.register("raw_close").await;
+    for code in [1000u16, 1001, 1003, 3000, 4999] {
+        let mut raw = Raw::open(&app, &user.token).await;
+        raw.write(&frame(true, 8, &code.to_be_bytes(), true, 0))
+            .await;
+        assert_eq!(raw.close_code().await, code, "a valid close code is echoed");
+    }
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
+        let mut raw = Raw::open(&app, &user.token).await;
+        raw.write(&frame(true, 8, &code.to_be_bytes(), true, 0))
+            .await;
+        // never echoed back as if it were valid; the server closes (1002) or drops the socket
+        while let Some((opcode, payload)) = raw.next_frame().await {
+            if opcode == 8 {
+                let echoed = u16::from_be_bytes([payload[0], payload[1]]);
+                assert_eq!(echoed, 1002, "invalid close code {code}");
+                break;
+            }
+        }
+    }
+    let mut ws = app.connect(&user).await;
+    ws.send(json!({"type": "ping", "id": 2})).await;
+    assert_eq!(ws.recv_type("pong").await["id"], 2);
+}
+
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(dir: &std::path::Path, port: u16) -> Reaped {
+    Reaped(
+        Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATA_DIR", dir)
+            .env("BCRYPT_COST", "4")
+            .env("RATE_LIMITS", "off")
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn wait_up(base: &str) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+/// SIGKILL in the middle of a load of sends and uploads: after a restart every acked message
+/// is there once, and no half-written upload is on disk or referenced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_under_load_loses_no_acked_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start_server(dir.path(), port);
+    wait_up(&base).await;
+    let client = reqwest::Client::new();
+    let mut users = Vec::new();
+    for name in ["killer_a", "killer_b"] {
+        let body = json!({"nickName": name, "userName": name, "password": PASSWORD, "confirmPassword": PASSWORD});
+        let (_, body) = read(
+            client
+                .post(format!("{base}/auth/register"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        users.push((
+            body["user"]["id"].as_i64().unwrap(),
+            body["accessToken"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (_, body) = read(
+        client
+            .post(format!("{base}/threads"))
+            .bearer_auth(&users[0].1)
+            .json(&json!({"userId": users[1].0}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let thread = body["thread"]["id"].as_i64().unwrap();
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let mut tasks = Vec::new();
+    for (user_id, token) in users.clone() {
+        let acked = acked.clone();
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        tasks.push(tokio::spawn(async move {
+            let mut ws = WsClient::connect(&url, &token).await;
+            for i in 0.. {
+                let sent = futures_util::SinkExt::send(
+                    &mut ws.socket,
+                    tokio_tungstenite::tungstenite::Message::Text(
+                        json!({"type": "send", "id": i, "threadId": thread, "text": format!("load {i}"), "clientMsgId": format!("{user_id}-{i}")}).to_string().into(),
+                    ),
+                )
+                .await;
+                if sent.is_err() {
+                    return;
+                }
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(5), futures_util::StreamExt::next(&mut ws.socket)).await {
+                        Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                            let v: Value = serde_json::from_str(&t).unwrap();
+                            if v["type"] == "ack" {
+                                acked.lock().unwrap().push(v["message"]["id"].as_i64().unwrap());
+                                break;
+                            }
+                        }
+                        Ok(Some(Ok(_))) => {}
+                        _ => return,
+                    }
+                }
+            }
+        }));
+    }
+    // uploads in flight too: a large attachment is being written when the kill lands
+    let uploader = {
+        let client = client.clone();
+        let url = format!("{base}/threads/{thread}/messages");
+        let token = users[0].1.clone();
+        tokio::spawn(async move {
+            loop {
+                let form = reqwest::multipart::Form::new().text("text", "file").part(
+                    "attachments",
+                    reqwest::multipart::Part::bytes(vec![7u8; 4 * 1024 * 1024])
+                        .file_name("big.bin"),
+                );
+                if client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .multipart(form)
+                    .send()
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.0.kill().unwrap(); // SIGKILL
+    server.0.wait().unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = uploader.await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 10, "the load ran: {} acks", acked.len());
+
+    let _server = start_server(dir.path(), port);
+    wait_up(&base).await;
+    let mut stored = Vec::new();
+    let mut after = 0;
+    loop {
+        let (_, page) = read(
+            client
+                .get(format!(
+                    "{base}/threads/{thread}/messages?after={after}&limit=100"
+                ))
+                .bearer_auth(&users[0].1)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let messages = page["messages"].as_array().unwrap().clone();
+        for m in &messages {
+            stored.push((
+                m["id"].as_i64().unwrap(),
+                m["clientMsgId"].clone(),
+                m["attachments"].clone(),
+            ));
+        }
+        after = stored.last().map_or(after, |s| s.0);
+        if page["hasMore"] != true {
+            break;
+        }
+    }
+    let ids: HashSet<i64> = stored.iter().map(|s| s.0).collect();
+    for id in &acked {
+        assert!(ids.contains(id), "acked message {id} survived the kill");
+    }
+    let client_ids: Vec<&Value> = stored
+        .iter()
+        .map(|s| &s.1)
+        .filter(|c| !c.is_null())
+        .collect();
+    let unique: HashSet<String> = client_ids.iter().map(|c| c.to_string()).collect();
+    assert_eq!(unique.len(), client_ids.len(), "nothing stored twice");
+    for (_, _, files) in &stored {
+        for file in files.as_array().unwrap() {
+            let res = client
+                .get(format!("{base}{}", file["url"].as_str().unwrap()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 200, "a referenced upload exists");
+            assert_eq!(
+                res.bytes().await.unwrap().len(),
+                4 * 1024 * 1024,
+                "and is whole"
+            );
+        }
+    }
+    let leftovers = std::fs::read_dir(dir.path().join("uploads/tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 0, "half-written uploads are swept at start-up");
+}
