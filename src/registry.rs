@@ -238,6 +238,21 @@ impl Registry {
         TaskGuard(&self.tasks)
     }
 
+    /// Frames waiting in every connection queue on this node (sampled for /metrics).
+    pub fn queued_frames(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let shard = s.read().unwrap_or_else(|p| p.into_inner());
+                shard
+                    .values()
+                    .flatten()
+                    .map(|c| c.tx.max_capacity() - c.tx.capacity())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
     pub fn running_tasks(&self) -> usize {
         self.tasks.load(Ordering::Acquire)
     }

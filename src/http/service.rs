@@ -50,6 +50,15 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!("db_pool_connections_in_use").set(f64::from(state.db.connections_in_use()));
+    let registry = state.chat.registry();
+    metrics::gauge!("ws_queued_frames").set(registry.queued_frames() as f64);
+    metrics::gauge!("ws_connection_tasks").set(registry.running_tasks() as f64);
+    // which node this is: Prometheus adds `instance`, this ties it to the relay's node id
+    let node = state.chat.relay_status()["node"]
+        .as_str()
+        .unwrap_or("single")
+        .to_owned();
+    metrics::gauge!("chat_node_info", "node" => node, "database" => state.db.kind()).set(1.0);
     let body = prometheus().map(|h| h.render()).unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -353,3 +353,22 @@ async fn check_reports_what_the_node_runs_on() {
         "a bad setting is named"
     );
 }
+
+#[tokio::test]
+async fn connections_per_user_are_capped() {
+    let app = spawn_app_with(|c| c.max_connections_per_user = 2).await;
+    let user = app.register("manyconns").await;
+    let _one = app.connect(&user).await;
+    let _two = app.connect(&user).await;
+    let res = app
+        .client
+        .get(app.url(&format!("/ws?token={}", user.token)))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!((status, body["code"].clone()), (429, json!("RATE_LIMITED")));
+    drop(_two);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _again = app.connect(&user).await;
+}
