@@ -149,3 +149,70 @@ mod tests {
         assert_eq!(res.err().map(|r| r.code), Some("VALIDATION"));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,20}".prop_map(Value::from),
+            prop_oneof![
+                Just("send"),
+                Just("typing"),
+                Just("read"),
+                Just("history"),
+                Just("sync"),
+                Just("ping")
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("type".to_owned()),
+                        Just("id".to_owned()),
+                        Just("threadId".to_owned()),
+                        Just("text".to_owned()),
+                        Just("after".to_owned()),
+                        Just("limit".to_owned()),
+                        "[a-zA-Z]{1,8}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any text: a request or a refusal with a known code, never a panic.
+        #[test]
+        fn any_text_frame_is_answered(text in ".{0,200}") {
+            let (_, result) = parse(&text);
+            if let Err(refusal) = result {
+                prop_assert!(["BAD_JSON", "UNKNOWN_TYPE", "VALIDATION"].contains(&refusal.code));
+            }
+        }
+
+        /// Any JSON: the id echoed is a string, a number or null; refusals carry a message.
+        #[test]
+        fn any_json_frame_is_classified(value in json_value()) {
+            let (id, result) = parse(&value.to_string());
+            prop_assert!(id.is_null() || id.is_string() || id.is_number());
+            match result {
+                Ok(_) => prop_assert!(value.get("type").is_some_and(Value::is_string)),
+                Err(refusal) => prop_assert!(!refusal.message.is_empty()),
+            }
+        }
+    }
+}

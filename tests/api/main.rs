@@ -4,6 +4,7 @@
 
 mod auth;
 mod cluster;
+mod fuzz;
 mod helpers;
 mod hostile;
 mod ops;
