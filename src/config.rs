@@ -73,6 +73,10 @@ pub struct Config {
     #[arg(long, env = "MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
     pub max_json_bytes: usize,
 
+    /// Most parts (fields plus files) in one multipart body.
+    #[arg(long, env = "MAX_FORM_PARTS", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_form_parts: u64,
+
     /// Most members of one thread, owner included.
     #[arg(long, env = "MAX_THREAD_MEMBERS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(2..))]
     pub max_thread_members: u64,

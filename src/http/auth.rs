@@ -57,14 +57,7 @@ pub async fn register(
         max_bytes: state.config.max_avatar_bytes,
         max_count: 1,
     };
-    let form = read_form(
-        &req,
-        payload,
-        state.config.max_json_bytes,
-        &state.storage,
-        &[avatar_rule],
-    )
-    .await?;
+    let form = read_form(&req, payload, &state, &[avatar_rule]).await?;
     let fields: RegisterFields = form.parse()?;
     let nick_name = required(fields.nick_name, "nickName")?;
     let user_name = required(fields.user_name, "userName")?;
@@ -159,14 +152,7 @@ pub async fn login(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.check_auth_request(&req)?;
-    let form = read_form(
-        &req,
-        payload,
-        state.config.max_json_bytes,
-        &state.storage,
-        &[],
-    )
-    .await?;
+    let form = read_form(&req, payload, &state, &[]).await?;
     let fields: LoginFields = form.parse()?;
     let user_name = required(fields.user_name, "userName")?;
     let password = required(fields.password, "password")?;

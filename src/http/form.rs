@@ -8,10 +8,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::storage::{Storage, StorageError, TempUpload};
 
-/// Most multipart parts (fields plus files) one request may have.
-const MAX_PARTS: usize = 64;
 /// Largest multipart text field.
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 /// How much of an over-limit body is still read and discarded, so the client can read our 413.
@@ -76,10 +75,10 @@ async fn drain(payload: &mut web::Payload) {
 pub async fn read_form(
     req: &HttpRequest,
     mut payload: web::Payload,
-    max_json_bytes: usize,
-    storage: &Storage,
+    state: &AppState,
     file_rules: &[FileRule],
 ) -> Result<Form, ApiError> {
+    let max_json_bytes = state.config.max_json_bytes;
     let Some(mime) = content_type(req) else {
         let body = read_limited(&mut payload, max_json_bytes).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -110,7 +109,7 @@ pub async fn read_form(
         }
         (mime::MULTIPART, mime::FORM_DATA) => {
             let mut multipart = Multipart::new(req.headers(), payload);
-            let result = read_multipart(&mut multipart, storage, file_rules).await;
+            let result = read_multipart(&mut multipart, &state.storage, file_rules, state.config.max_form_parts as usize).await;
             if result.is_err() {
                 drain_multipart(&mut multipart).await;
             }
@@ -142,6 +141,7 @@ async fn read_multipart(
     multipart: &mut Multipart,
     storage: &Storage,
     file_rules: &[FileRule],
+    max_parts: usize,
 ) -> Result<Form, ApiError> {
     let mut form = Form {
         fields: Map::new(),
@@ -151,9 +151,9 @@ async fn read_multipart(
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(multipart_error)?;
         parts += 1;
-        if parts > MAX_PARTS {
+        if parts > max_parts {
             return Err(ApiError::validation(format!(
-                "Too many form fields (at most {MAX_PARTS})"
+                "Too many form fields (at most {max_parts})"
             )));
         }
         let name = field.name().unwrap_or_default().to_owned();

@@ -75,14 +75,7 @@ pub async fn create(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = read_form(
-        &req,
-        payload,
-        state.config.max_json_bytes,
-        &state.storage,
-        &[],
-    )
-    .await?;
+    let form = read_form(&req, payload, &state, &[]).await?;
     let me = auth.user.id;
     if let Some(user_id) = id_field(&form.fields, "userId")? {
         let (thread, created) = state.chat.open_direct(me, user_id).await?;
@@ -149,14 +142,7 @@ pub async fn add_member(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = read_form(
-        &req,
-        payload,
-        state.config.max_json_bytes,
-        &state.storage,
-        &[],
-    )
-    .await?;
+    let form = read_form(&req, payload, &state, &[]).await?;
     let user_id = id_field(&form.fields, "userId")?
         .ok_or_else(|| ApiError::validation("userId is required"))?;
     let thread = state
@@ -242,14 +228,7 @@ pub async fn post_message(
         max_bytes: state.config.max_attachment_bytes,
         max_count: MAX_ATTACHMENTS,
     };
-    let form = read_form(
-        &req,
-        payload,
-        state.config.max_json_bytes,
-        &state.storage,
-        &[rule],
-    )
-    .await?;
+    let form = read_form(&req, payload, &state, &[rule]).await?;
     let string_field = |name: &str| -> Result<Option<String>, ApiError> {
         match form.fields.get(name) {
             None | Some(Value::Null) => Ok(None),

@@ -89,14 +89,7 @@ pub async fn update_me(
         max_bytes: state.config.max_avatar_bytes,
         max_count: 1,
     };
-    let form = read_form(
-        &req,
-        payload,
-        state.config.max_json_bytes,
-        &state.storage,
-        &[avatar_rule],
-    )
-    .await?;
+    let form = read_form(&req, payload, &state, &[avatar_rule]).await?;
     let fields: UpdateFields = form.parse()?;
     let nick_name = fields
         .nick_name

@@ -372,3 +372,39 @@ async fn connections_per_user_are_capped() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _again = app.connect(&user).await;
 }
+
+#[tokio::test]
+async fn multipart_field_count_is_capped() {
+    let app = spawn_app_with(|c| c.max_form_parts = 5).await;
+    let form = |n: usize| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("nickName", "Parts")
+            .text("userName", format!("parts{n}x"))
+            .text("password", PASSWORD)
+            .text("confirmPassword", PASSWORD);
+        for i in 4..n {
+            form = form.text(format!("extra{i}"), "x");
+        }
+        form
+    };
+    let (status, body) = read(
+        app.client
+            .post(app.url("/auth/register"))
+            .multipart(form(5))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = read(
+        app.client
+            .post(app.url("/auth/register"))
+            .multipart(form(6))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!("VALIDATION")));
+}
