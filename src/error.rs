@@ -147,3 +147,19 @@ impl From<crate::chat::ChatError> for ApiError {
         }
     }
 }
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(err: crate::storage::StorageError) -> Self {
+        use crate::storage::StorageError as E;
+        match err {
+            E::TooLarge { limit } => {
+                ApiError::too_large(format!("File must be at most {limit} bytes"))
+            }
+            E::Stream(e) => ApiError::validation(format!("Upload failed: {e}")),
+            E::Io(e) => {
+                tracing::error!(error = %e, "could not store an upload");
+                ApiError::internal()
+            }
+        }
+    }
+}

@@ -99,11 +99,7 @@ pub async fn register(
             state
                 .storage
                 .persist(upload, Kind::Avatars, ext, content_type)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "could not store avatar");
-                    ApiError::internal()
-                })?,
+                .await?,
         ),
         _ => None,
     };

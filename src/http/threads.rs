@@ -257,11 +257,7 @@ pub async fn post_message(
         let stored = state
             .storage
             .persist(upload, Kind::Attachments, &ext, &content_type)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "could not store attachment");
-                ApiError::internal()
-            })?;
+            .await?;
         files.push(stored);
     }
     let input = SendInput {

@@ -104,11 +104,7 @@ pub async fn update_me(
                 state
                     .storage
                     .persist(upload, Kind::Avatars, ext, content_type)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "could not store avatar");
-                        ApiError::internal()
-                    })?,
+                    .await?,
             )
         }
         None => None,
