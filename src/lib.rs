@@ -128,16 +128,17 @@ impl Application {
             .map_err(|e| StartupError::Database(db::DbError::Blocking(e.to_string())))??;
         let db_kind = db.kind();
         let registry = Arc::new(Registry::new());
-        let limits = Arc::new(Limits::new(
-            config.rate_limits_enabled(),
-            config.trust_proxy,
-        ));
         let relay = match &config.redis_url {
             Some(url) => Some(
                 relay::RedisRelay::new(url, &config.redis_prefix).map_err(StartupError::Redis)?,
             ),
             None => None,
         };
+        let limits = Arc::new(Limits::new(
+            config.rate_limits_enabled(),
+            config.trust_proxy,
+            relay.clone(),
+        ));
         let chat = Chat::new(
             db.clone(),
             registry.clone(),

@@ -1,5 +1,7 @@
 //! Abuse limits of the contract: failed logins per user name, auth requests per client address,
-//! and a token bucket per user for messages and typing. In memory, per node.
+//! and a token bucket per user for messages and typing. Kept in Redis when several nodes share
+//! it (so the limits hold across nodes), else in memory; a node that cannot reach Redis falls
+//! back to its own memory rather than to no limit at all.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 use actix_web::HttpRequest;
 
 use crate::error::ApiError;
+use crate::relay::RedisRelay;
 
 const FAILED_LOGIN_MAX: usize = 10;
 const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -66,16 +69,22 @@ fn take_from<K: std::hash::Hash + Eq>(
 pub struct Limits {
     enabled: bool,
     trust_proxy: bool,
+    shared: Option<std::sync::Arc<RedisRelay>>,
     auth_by_addr: Mutex<HashMap<IpAddr, Bucket>>,
     failed_logins: Mutex<HashMap<String, Vec<Instant>>>,
     sends: Vec<Mutex<HashMap<i64, Bucket>>>,
 }
 
 impl Limits {
-    pub fn new(enabled: bool, trust_proxy: bool) -> Limits {
+    pub fn new(
+        enabled: bool,
+        trust_proxy: bool,
+        shared: Option<std::sync::Arc<RedisRelay>>,
+    ) -> Limits {
         Limits {
             enabled,
             trust_proxy,
+            shared,
             auth_by_addr: Mutex::new(HashMap::new()),
             failed_logins: Mutex::new(HashMap::new()),
             sends: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
@@ -99,26 +108,43 @@ impl Limits {
     }
 
     /// POST /auth/register and /auth/login share 60 a minute per client address.
-    pub fn check_auth_request(&self, req: &HttpRequest) -> Result<(), ApiError> {
+    pub async fn check_auth_request(&self, req: &HttpRequest) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
         }
         let Some(addr) = self.client_addr(req) else {
             return Ok(());
         };
-        take_from(
-            &self.auth_by_addr,
-            addr,
-            AUTH_PER_MINUTE / 60.0,
-            AUTH_PER_MINUTE,
-        )
-        .map_err(ApiError::rate_limited)
+        let (rate, capacity) = (AUTH_PER_MINUTE / 60.0, AUTH_PER_MINUTE);
+        if let Some(shared) = &self.shared {
+            match shared
+                .take_token(&format!("auth:{addr}"), rate, capacity)
+                .await
+            {
+                Ok(taken) => return taken.map_err(ApiError::rate_limited),
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limits: redis unavailable, limiting per node")
+                }
+            }
+        }
+        take_from(&self.auth_by_addr, addr, rate, capacity).map_err(ApiError::rate_limited)
     }
 
     /// After 10 failures within 15 minutes, a user name is refused until the window passes.
-    pub fn check_failed_logins(&self, key: &str) -> Result<(), ApiError> {
+    pub async fn check_failed_logins(&self, key: &str) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            match shared.login_failures(key, FAILED_LOGIN_WINDOW, false).await {
+                Ok((count, wait)) if count as usize >= FAILED_LOGIN_MAX => {
+                    return Err(ApiError::rate_limited(wait))
+                }
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limits: redis unavailable, limiting per node")
+                }
+            }
         }
         let now = Instant::now();
         let mut map = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
@@ -134,9 +160,17 @@ impl Limits {
         Ok(())
     }
 
-    pub fn record_failed_login(&self, key: &str) {
+    pub async fn record_failed_login(&self, key: &str) {
         if !self.enabled {
             return;
+        }
+        if let Some(shared) = &self.shared {
+            match shared.login_failures(key, FAILED_LOGIN_WINDOW, true).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limits: redis unavailable, limiting per node")
+                }
+            }
         }
         let now = Instant::now();
         let mut map = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
@@ -156,9 +190,20 @@ impl Limits {
 
     /// One bucket per user for WebSocket `send` and `typing` and HTTP message posts.
     /// On refusal: the whole seconds to wait.
-    pub fn check_send(&self, user_id: i64) -> Result<(), u64> {
+    pub async fn check_send(&self, user_id: i64) -> Result<(), u64> {
         if !self.enabled {
             return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            match shared
+                .take_token(&format!("send:{user_id}"), SEND_RATE_PER_SEC, SEND_BURST)
+                .await
+            {
+                Ok(taken) => return taken,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limits: redis unavailable, limiting per node")
+                }
+            }
         }
         let shard = &self.sends[(user_id.unsigned_abs() as usize) % SHARDS];
         take_from(shard, user_id, SEND_RATE_PER_SEC, SEND_BURST)

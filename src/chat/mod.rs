@@ -495,6 +495,7 @@ impl Chat {
         self.inner
             .limits
             .check_send(sender_id)
+            .await
             .map_err(ChatError::RateLimited)?;
 
         let thread_id = input.thread_id;
@@ -561,6 +562,7 @@ impl Chat {
         self.inner
             .limits
             .check_send(user.id)
+            .await
             .map_err(ChatError::RateLimited)?;
         let members = self.member_ids(thread_id).await?;
         if !members.contains(&user.id) {

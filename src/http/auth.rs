@@ -51,7 +51,7 @@ pub async fn register(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.check_auth_request(&req)?;
+    state.limits.check_auth_request(&req).await?;
     let avatar_rule = FileRule {
         field: "avatar",
         max_bytes: state.config.max_avatar_bytes,
@@ -147,13 +147,13 @@ pub async fn login(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.check_auth_request(&req)?;
+    state.limits.check_auth_request(&req).await?;
     let form = read_form(&req, payload, &state, &[]).await?;
     let fields: LoginFields = form.parse()?;
     let user_name = required(fields.user_name, "userName")?;
     let password = required(fields.password, "password")?;
     let key = user_name.to_ascii_lowercase();
-    state.limits.check_failed_logins(&key)?;
+    state.limits.check_failed_logins(&key).await?;
     let lookup_key = key.clone();
     let row = state
         .db
@@ -168,14 +168,14 @@ pub async fn login(
         password::verify_dummy(password, cost)
             .await
             .map_err(internal)?;
-        state.limits.record_failed_login(&key);
+        state.limits.record_failed_login(&key).await;
         return Err(ApiError::unauthorized(MSG_USERNAME_NOT_FOUND));
     };
     if !password::verify(password, row.password_hash.clone())
         .await
         .map_err(internal)?
     {
-        state.limits.record_failed_login(&key);
+        state.limits.record_failed_login(&key).await;
         return Err(ApiError::unauthorized(MSG_WRONG_PASSWORD));
     }
     let user = models::User::from(row);

@@ -23,8 +23,18 @@ fn cluster_env() -> Option<(String, String)> {
 }
 
 async fn node(db: &str, redis: &str, prefix: &str) -> TestApp {
+    node_with(db, redis, prefix, |_| {}).await
+}
+
+async fn node_with(
+    db: &str,
+    redis: &str,
+    prefix: &str,
+    tweak: impl FnOnce(&mut chat_server::config::Config),
+) -> TestApp {
     let (db, redis, prefix) = (db.to_owned(), redis.to_owned(), prefix.to_owned());
     let app = spawn_app_with(move |c| {
+        tweak(c);
         c.database_url = Some(db);
         c.redis_url = Some(redis);
         c.redis_prefix = prefix;
@@ -363,4 +373,67 @@ async fn delivery_resumes_after_redis_restarts() {
         "what the relay missed is in sync"
     );
     drop(redis);
+}
+
+/// Rate limits hold across nodes: failures and sends on two nodes count against one budget.
+#[tokio::test]
+async fn rate_limits_hold_across_nodes() {
+    let Some((db, redis)) = cluster_env() else {
+        return;
+    };
+    let prefix = format!("test{}", rand_suffix());
+    let on = |c: &mut chat_server::config::Config| c.rate_limits = chat_server::config::Switch::On;
+    let n1 = node_with(&db, &redis, &prefix, on).await;
+    let n2 = node_with(&db, &redis, &prefix, on).await;
+    let alice = n1.register("alice_lim").await;
+    let bob = n2.register("bob_limxx").await;
+    for i in 0..10 {
+        let node = if i % 2 == 0 { &n1 } else { &n2 };
+        let (status, _) = node
+            .post_json(
+                "/auth/login",
+                &json!({"userName": "alice_lim", "password": format!("Wrong{i}aa1")}),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    for node in [&n1, &n2] {
+        let (status, body) = node
+            .post_json(
+                "/auth/login",
+                &json!({"userName": "alice_lim", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!((status, body["code"].clone()), (429, json!("RATE_LIMITED")));
+    }
+
+    let thread = n1.direct(&alice, &bob).await;
+    let mut sockets = [n1.connect(&alice).await, n2.connect(&alice).await];
+    for (n, ws) in sockets.iter_mut().enumerate() {
+        for i in 0..50 {
+            ws.send(
+                json!({"type": "send", "id": format!("{n}-{i}"), "threadId": thread, "text": "x"}),
+            )
+            .await;
+        }
+    }
+    let mut acks = 0;
+    let mut limited = 0;
+    for ws in sockets.iter_mut() {
+        let mut answered = 0;
+        while answered < 50 {
+            let frame = ws.recv().await;
+            match frame["type"].as_str() {
+                Some("ack") => acks += 1,
+                Some("error") if frame["code"] == "RATE_LIMITED" => limited += 1,
+                _ => continue,
+            }
+            answered += 1;
+        }
+    }
+    assert!(
+        acks < 80,
+        "one bucket of 60 (plus refill) for both nodes, got {acks} acks"
+    );
+    assert!(limited > 20, "{limited}");
 }
