@@ -192,7 +192,7 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(10)
         .client_request_timeout(Duration::from_secs(30))
-        .client_disconnect_timeout(Duration::from_secs(2))
+        .client_disconnect_timeout(ws::transport::CLIENT_DISCONNECT_TIMEOUT)
         .on_connect(|conn, _| {
             if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
                 let _ = tcp.set_nodelay(true);

@@ -3,14 +3,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, ProtocolError, Session};
+use actix_ws::Session;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::protocol::{self, Request};
-use super::WsSettings;
+use super::transport::{self, Ending, Inbound, Received};
 use crate::auth::AuthUser;
 use crate::chat::events::{encode, Ack, ServerEvent};
 use crate::chat::{Chat, ChatError, Origin, SendInput};
@@ -20,8 +20,6 @@ use crate::validate;
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// Frames written per wake-up before the task looks at its socket again.
 const WRITE_BATCH: usize = 64;
-/// How long a close frame may wait for a socket that is not being read.
-const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 fn next_conn_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -31,34 +29,13 @@ fn next_conn_id() -> u64 {
     seed | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF)
 }
 
-fn close_reason(code: u16) -> CloseReason {
-    let (code, text) = match code {
-        CLOSE_SLOW_CONSUMER => (CloseCode::Again, "slow consumer: reconnect and sync"),
-        CLOSE_GOING_AWAY => (CloseCode::Away, "server shutting down"),
-        CLOSE_TOKEN_EXPIRED => (CloseCode::Other(CLOSE_TOKEN_EXPIRED), "token expired"),
-        1000 => (CloseCode::Normal, "idle timeout"),
-        1009 => (CloseCode::Size, "frame too large"),
-        1007 => (CloseCode::Invalid, "invalid UTF-8"),
-        1002 => (CloseCode::Protocol, "protocol error"),
-        other => (CloseCode::Other(other), ""),
-    };
-    CloseReason {
-        code,
-        description: (!text.is_empty()).then(|| text.to_owned()),
-    }
-}
-
-fn protocol_close_code(err: &ProtocolError) -> u16 {
-    match err {
-        ProtocolError::Overflow => 1009,
-        // actix reports reserved bits as InvalidData too; only bad UTF-8 is 1007
-        ProtocolError::Io(io)
-            if io.kind() == std::io::ErrorKind::InvalidData
-                && !io.to_string().contains("reserved") =>
-        {
-            1007
-        }
-        _ => 1002,
+/// The text of the close frame for the chat layer's own codes and the connection layer's.
+fn close_text(code: u16) -> &'static str {
+    match code {
+        CLOSE_SLOW_CONSUMER => "slow consumer: reconnect and sync",
+        CLOSE_GOING_AWAY => "server shutting down",
+        CLOSE_TOKEN_EXPIRED => "token expired",
+        other => transport::violation_text(other),
     }
 }
 
@@ -196,13 +173,13 @@ pub async fn run(
     chat: Chat,
     auth: AuthUser,
     mut session: Session,
-    stream: MessageStream,
-    settings: WsSettings,
+    mut inbound: Inbound,
+    queue_frames: usize,
 ) {
     let _running = chat.registry().track_task();
     let conn_id = next_conn_id();
     let user_id = auth.user.id;
-    let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames);
+    let (tx, mut rx) = mpsc::channel::<Frame>(queue_frames);
     let close = Arc::new(CloseSignal::default());
     let handle = ConnHandle {
         conn_id,
@@ -237,10 +214,6 @@ pub async fn run(
         }
     }
 
-    let mut stream = stream
-        .max_frame_size(settings.max_frame_bytes)
-        .aggregate_continuations()
-        .max_continuation_size(settings.max_frame_bytes);
     let conn = Conn {
         chat: chat.clone(),
         auth,
@@ -252,11 +225,6 @@ pub async fn run(
     );
     let token_expiry = tokio::time::sleep(expires_in);
     tokio::pin!(token_expiry);
-    let mut heartbeat = tokio::time::interval_at(
-        tokio::time::Instant::now() + settings.ping_every,
-        settings.ping_every,
-    );
-    let mut last_heard = Instant::now();
 
     let close_code: Option<u16> = loop {
         tokio::select! {
@@ -286,37 +254,15 @@ pub async fn run(
                     break code;
                 }
             }
-            incoming = stream.recv() => {
-                last_heard = Instant::now();
-                match incoming {
-                    None => break None,
-                    Some(Ok(AggregatedMessage::Text(text))) => conn.handle_text(&text).await,
-                    Some(Ok(AggregatedMessage::Binary(_))) => {
-                        metrics::counter!("ws_frames_in_total", "type" => "binary").increment(1);
-                        conn.reply(&error_frame(&Value::Null, "BAD_FRAME", "binary frames are not supported: send JSON text"));
-                    }
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if session.pong(&bytes).await.is_err() {
-                            break None;
-                        }
-                    }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
-                                        Some(Ok(AggregatedMessage::Close(reason))) => {
-                        let _ = tokio::time::timeout(CLOSE_WAIT, session.close(reason)).await;
-                        chat.disconnected(user_id, conn_id).await;
-                        return;
-                    }
-                    Some(Err(err)) => break Some(protocol_close_code(&err)),
+            received = inbound.recv() => match received {
+                Received::Text(text) => conn.handle_text(&text).await,
+                Received::Binary(_) => {
+                    metrics::counter!("ws_frames_in_total", "type" => "binary").increment(1);
+                    conn.reply(&error_frame(&Value::Null, "BAD_FRAME", "binary frames are not supported: send JSON text"));
                 }
-            }
-            _ = heartbeat.tick() => {
-                if last_heard.elapsed() >= settings.idle_after {
-                    break Some(1000);
-                }
-                if session.ping(b"").await.is_err() {
-                    break None;
-                }
-            }
+                Received::Ended(Ending::ByPeer) => break None,
+                Received::Ended(Ending::Fail(code)) => break Some(code),
+            },
         }
     };
     if let Some(code) = close_code {
@@ -329,10 +275,10 @@ pub async fn run(
                     }
                 }
             }
-            let _ = session.close(Some(close_reason(code))).await;
+            transport::close(session, code, close_text(code)).await;
         };
         // a client that does not read may never take the close frame: do not wait forever
-        let _ = tokio::time::timeout(CLOSE_WAIT, goodbye).await;
+        let _ = tokio::time::timeout(transport::CLOSE_WAIT, goodbye).await;
     }
     // after the goodbye, so a shutdown does not stop the server before it is written
     chat.disconnected(user_id, conn_id).await;

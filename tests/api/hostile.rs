@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::helpers::*;
 
@@ -239,12 +240,16 @@ impl Drop for Reaped {
 }
 
 fn start_server(dir: &std::path::Path, port: u16) -> Reaped {
+    start_server_with(dir, port, "off")
+}
+
+fn start_server_with(dir: &std::path::Path, port: u16, rate_limits: &str) -> Reaped {
     Reaped(
         Command::new(env!("CARGO_BIN_EXE_chat-server"))
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("DATA_DIR", dir)
             .env("BCRYPT_COST", "4")
-            .env("RATE_LIMITS", "off")
+            .env("RATE_LIMITS", rate_limits)
             .env("RUST_LOG", "warn")
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
@@ -435,4 +440,223 @@ async fn a_kill_under_load_loses_no_acked_message() {
         .unwrap()
         .count();
     assert_eq!(leftovers, 0, "half-written uploads are swept at start-up");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS")
+}
+
+async fn register_at(client: &reqwest::Client, base: &str, name: &str) -> TestUser {
+    let body = json!({"nickName": name, "userName": name, "password": PASSWORD, "confirmPassword": PASSWORD});
+    let (status, body) = read(
+        client
+            .post(format!("{base}/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    TestUser {
+        id: body["user"]["id"].as_i64().unwrap(),
+        user_name: name.to_owned(),
+        token: body["accessToken"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Writes sends, garbage text, binary and oversized frames as fast as the server takes them and
+/// never reads; reconnects whenever the server drops it. Goes on until `done` is set and at
+/// least `budget` bytes are written. Returns (bytes written, connections).
+async fn flood(
+    url: String,
+    token: String,
+    thread: i64,
+    budget: usize,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (usize, usize) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let junk = "x".repeat(16 * 1024);
+    let (mut written, mut connections) = (0usize, 0usize);
+    let mut i = 0u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let more = |written: usize| {
+        (written < budget || !done.load(std::sync::atomic::Ordering::Relaxed))
+            && tokio::time::Instant::now() < deadline
+    };
+    while more(written) {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        connections += 1;
+        while more(written) {
+            i += 1;
+            let message = match i % 4 {
+                0 => WsMessage::Text(
+                    json!({"type": "send", "threadId": thread, "text": format!("flood {i}")})
+                        .to_string()
+                        .into(),
+                ),
+                1 => WsMessage::Text(format!("{{\"type\":\"send\",\"text\":\"{junk}").into()),
+                2 if i % 20_000 == 2 => WsMessage::Binary(vec![7u8; 70 * 1024].into()),
+                2 => WsMessage::Binary(junk.clone().into_bytes().into()),
+                _ => WsMessage::Text(format!("[{i}, \"not a request\"]").into()),
+            };
+            let len = match &message {
+                WsMessage::Text(t) => t.len(),
+                WsMessage::Binary(b) => b.len(),
+                _ => 0,
+            };
+            let sent = tokio::time::timeout(Duration::from_secs(2), socket.send(message)).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                break;
+            }
+            written += len;
+        }
+    }
+    (written, connections)
+}
+
+/// One client floods sends and garbage frames (and never reads its socket) while twenty others
+/// chat in a group with it: every chatter's message reaches every other chatter, and the
+/// server's memory stays bounded (the flood is far larger than the memory it may add).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_beside_twenty_chatters_neither_stops_them_nor_grows_memory() {
+    const CHATTERS: usize = 20;
+    const EACH: usize = 5;
+    const FLOOD_BYTES: usize = 256 * 1024 * 1024;
+    const MEMORY_BOUND_KIB: u64 = 48 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // the real limits: the flooder is slowed, as it would be in production
+    let server = start_server_with(dir.path(), port, "on");
+    wait_up(&base).await;
+    let client = reqwest::Client::new();
+    let flooder = register_at(&client, &base, "flooder").await;
+    let mut chatters = Vec::new();
+    for n in 0..CHATTERS {
+        chatters.push(register_at(&client, &base, &format!("chatter_{n}")).await);
+    }
+    let member_ids: Vec<i64> = chatters
+        .iter()
+        .skip(1)
+        .map(|u| u.id)
+        .chain([flooder.id])
+        .collect();
+    let (status, body) = read(
+        client
+            .post(format!("{base}/threads"))
+            .bearer_auth(&chatters[0].token)
+            .json(&json!({"name": "floodplain", "memberIds": member_ids}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let thread = body["thread"]["id"].as_i64().unwrap();
+    let ws_url = format!("ws://127.0.0.1:{port}/ws");
+    let mut sockets = Vec::new();
+    for user in &chatters {
+        sockets.push(WsClient::connect(&ws_url, &user.token).await);
+    }
+    let rss_before = rss_kib(server.0.id());
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooding = tokio::spawn(flood(
+        ws_url.clone(),
+        flooder.token.clone(),
+        thread,
+        FLOOD_BYTES,
+        done.clone(),
+    ));
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rss_before));
+    let sampler = {
+        let peak = peak.clone();
+        let pid = server.0.id();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let chatting: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut ws)| {
+            let ids: HashSet<i64> = chatters.iter().map(|u| u.id).collect();
+            tokio::spawn(async move {
+                for k in 0..EACH {
+                    ws.send(json!({"type": "send", "threadId": thread, "text": format!("chatter {n} says {k}")}))
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                // every message of every other chatter arrives; the flooder's may come between
+                let mut heard = HashSet::new();
+                while heard.len() < (CHATTERS - 1) * EACH {
+                    let frame = ws.recv_within(Duration::from_secs(15)).await;
+                    if frame["type"] == "message" {
+                        let message = &frame["message"];
+                        let sender = message["sender"]["id"].as_i64().unwrap();
+                        let text = message["text"].as_str().unwrap().to_owned();
+                        if ids.contains(&sender) && !text.starts_with(&format!("chatter {n} ")) {
+                            heard.insert(text);
+                        }
+                    }
+                }
+                heard.len()
+            })
+        })
+        .collect();
+    for chatter in chatting {
+        assert_eq!(chatter.await.unwrap(), (CHATTERS - 1) * EACH);
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (flooded, connections) = flooding.await.unwrap();
+    sampler.abort();
+    let growth = peak.load(std::sync::atomic::Ordering::Relaxed) - rss_before;
+    eprintln!(
+        "flood: {} MiB in {connections} connections; server RSS {rss_before} KiB, peak +{growth} KiB",
+        flooded / (1024 * 1024)
+    );
+    assert!(
+        flooded as u64 > 4 * MEMORY_BOUND_KIB * 1024,
+        "the flood ({flooded} bytes) must dwarf the memory bound to prove it"
+    );
+    assert!(
+        growth < MEMORY_BOUND_KIB,
+        "server memory grew by {growth} KiB under the flood"
+    );
+    // and the server still serves newcomers
+    let mut late = WsClient::connect(&ws_url, &chatters[0].token).await;
+    late.send(json!({"type": "ping", "id": "after"})).await;
+    assert_eq!(
+        late.recv_where(|f| f["type"] == "pong").await["id"],
+        "after"
+    );
 }

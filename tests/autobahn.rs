@@ -1,0 +1,144 @@
+//! WebSocket conformance: the Autobahn TestSuite's fuzzing client (sections 1-7) against the
+//! connection layer `/ws` runs (`chat_server::ws::transport`, with the server's default limits),
+//! mounted here with an echo handler because Autobahn judges a server by its echoes.
+//!
+//! Runs when `AUTOBAHN_WSTEST` names a `wstest` command (`.ci/run` sets it to
+//! `tests/autobahn/wstest` whenever the machine has Python 2.7); otherwise it says it skipped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use chat_server::config::Config;
+use chat_server::ws::transport::{self, Ending, Limits, Received};
+use serde_json::{json, Value};
+
+async fn echo(
+    req: HttpRequest,
+    body: web::Payload,
+    limits: web::Data<Limits>,
+) -> actix_web::Result<HttpResponse> {
+    let (response, mut session, mut inbound) = transport::accept(&req, body, **limits)?;
+    actix_web::rt::spawn(async move {
+        loop {
+            let sent = match inbound.recv().await {
+                Received::Text(text) => session.text(text).await,
+                Received::Binary(bytes) => session.binary(bytes).await,
+                Received::Ended(Ending::ByPeer) => return,
+                Received::Ended(Ending::Fail(code)) => {
+                    return transport::close(session, code, transport::violation_text(code)).await
+                }
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(response)
+}
+
+/// Case outcomes Autobahn counts as conformant.
+fn passed(result: &Value) -> bool {
+    let ok = |field: &str| {
+        matches!(
+            result[field].as_str(),
+            Some("OK" | "NON-STRICT" | "INFORMATIONAL")
+        )
+    };
+    ok("behavior") && ok("behaviorClose")
+}
+
+#[tokio::test]
+async fn autobahn_sections_1_to_7_pass_against_the_connection_layer() {
+    let Ok(wstest) = std::env::var("AUTOBAHN_WSTEST") else {
+        eprintln!("SKIPPED: set AUTOBAHN_WSTEST=tests/autobahn/wstest (needs Python 2.7)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config::for_data_dir(dir.path());
+    let limits = Limits {
+        max_message_bytes: config.max_frame_bytes,
+        ping_every: std::time::Duration::from_secs(config.ws_ping_secs),
+        idle_after: std::time::Duration::from_secs(config.ws_idle_secs),
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(limits))
+            .route("/", web::get().to(echo))
+    })
+    .workers(1)
+    .client_disconnect_timeout(transport::CLIENT_DISCONNECT_TIMEOUT)
+    .bind(("127.0.0.1", 0))
+    .expect("bind");
+    let port = server.addrs()[0].port();
+    let running = server.run();
+    let stopper = running.handle();
+    tokio::spawn(running);
+
+    // kept after the run, for reading the report of a failed case
+    // AUTOBAHN_CASES="6.5.*,7.13.*" reruns a few cases while fixing them
+    let only: Option<Vec<String>> = std::env::var("AUTOBAHN_CASES")
+        .ok()
+        .map(|list| list.split(',').map(str::to_owned).collect());
+    let cases = only.clone().unwrap_or_else(|| {
+        ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*"]
+            .map(String::from)
+            .to_vec()
+    });
+    let reports = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("autobahn");
+    let _ = std::fs::remove_dir_all(&reports);
+    let spec = json!({
+        "outdir": reports,
+        "servers": [{"agent": "chat-server", "url": format!("ws://127.0.0.1:{port}")}],
+        "cases": cases,
+        "exclude-cases": [],
+        "exclude-agent-cases": {}
+    });
+    let spec_path = dir.path().join("fuzzingclient.json");
+    std::fs::write(&spec_path, spec.to_string()).expect("write spec");
+    let workdir = dir.path().to_owned();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&wstest)
+            .args(["-m", "fuzzingclient", "-s"])
+            .arg(&spec_path)
+            .current_dir(workdir)
+            .status()
+    })
+    .await
+    .expect("join")
+    .expect("run wstest");
+    stopper.stop(true).await;
+    assert!(status.success(), "wstest failed: {status}");
+
+    let index: Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("index.json")).expect("Autobahn's index.json"),
+    )
+    .expect("index.json is JSON");
+    let results: BTreeMap<String, Value> =
+        serde_json::from_value(index["chat-server"].clone()).expect("results for our agent");
+    if only.is_none() {
+        assert!(results.len() >= 240, "only {} cases ran", results.len());
+    }
+    let failures: Vec<String> = results
+        .iter()
+        .filter(|(_, result)| !passed(result))
+        .map(|(case, result)| {
+            format!(
+                "{case}: behavior {} close {} (report {})",
+                result["behavior"],
+                result["behaviorClose"],
+                reports
+                    .join(result["reportfile"].as_str().unwrap_or("?"))
+                    .display()
+            )
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} Autobahn cases failed:\n{}",
+        failures.len(),
+        results.len(),
+        failures.join("\n")
+    );
+}
