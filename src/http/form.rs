@@ -108,7 +108,10 @@ pub async fn read_form(
             Ok(Form { fields, files: Vec::new() })
         }
         (mime::MULTIPART, mime::FORM_DATA) => {
-            let mut multipart = Multipart::new(req.headers(), payload);
+            let mut multipart = Parts {
+                multipart: Multipart::new(req.headers(), payload),
+                failed: false,
+            };
             let result = read_multipart(&mut multipart, &state.storage, file_rules, state.config.max_form_parts as usize).await;
             if result.is_err() {
                 drain_multipart(&mut multipart).await;
@@ -121,7 +124,27 @@ pub async fn read_form(
     }
 }
 
-async fn drain_multipart(multipart: &mut Multipart) {
+/// `Multipart` panics when polled again after reporting a malformed body (a missing boundary,
+/// say); this ends the stream at its first error instead.
+struct Parts {
+    multipart: Multipart,
+    failed: bool,
+}
+
+impl Parts {
+    async fn next(
+        &mut self,
+    ) -> Option<Result<actix_multipart::Field, actix_multipart::MultipartError>> {
+        if self.failed {
+            return None;
+        }
+        let next = self.multipart.next().await;
+        self.failed = matches!(next, Some(Err(_)));
+        next
+    }
+}
+
+async fn drain_multipart(multipart: &mut Parts) {
     let mut seen = 0u64;
     while let Some(Ok(mut field)) = multipart.next().await {
         while let Some(Ok(chunk)) = field.next().await {
@@ -138,7 +161,7 @@ fn multipart_error(e: actix_multipart::MultipartError) -> ApiError {
 }
 
 async fn read_multipart(
-    multipart: &mut Multipart,
+    multipart: &mut Parts,
     storage: &Storage,
     file_rules: &[FileRule],
     max_parts: usize,

@@ -8,8 +8,9 @@ pub mod threads;
 pub mod uploads;
 pub mod users;
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse, Route};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError, Route};
 use serde::Serialize;
 
 use crate::error::{ApiError, ErrorCode};
@@ -19,12 +20,16 @@ pub fn respond<T: Serialize>(status: StatusCode, body: T) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// 405 in our envelope, with the `Allow` header RFC 9110 asks for.
+fn method_not_allowed(req: &HttpRequest, allow: &HeaderValue) -> HttpResponse {
+    let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MethodNotAllowed,
         format!("Method {} is not allowed on {}", req.method(), req.path()),
-    ))
+    )
+    .error_response();
+    response.headers_mut().insert(header::ALLOW, allow.clone());
+    response
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -37,7 +42,12 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 
 /// A resource whose other methods answer 405 in our envelope.
 fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {
-    let mut resource = web::resource(path).default_service(web::to(method_not_allowed));
+    let methods: Vec<&str> = routes.iter().map(|(method, _)| method.as_str()).collect();
+    let allow = HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static(""));
+    let mut resource = web::resource(path).default_service(web::to(move |req: HttpRequest| {
+        let response = method_not_allowed(&req, &allow);
+        async move { response }
+    }));
     for (method, route) in routes {
         resource = resource.route(route.method(method));
     }

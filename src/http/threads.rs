@@ -34,7 +34,7 @@ pub async fn list(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     ))
 }
 
-#[utoipa::path(get, path = "/threads/{id}", operation_id = "get_thread", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = ThreadResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
+#[utoipa::path(get, path = "/threads/{id}", operation_id = "get_thread", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = ThreadResponse), (status = 400, description = "The id is not a 64-bit integer", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn get(
     auth: AuthUser,
     id: web::Path<i64>,

@@ -10,7 +10,7 @@ use crate::state::AppState;
 
 const INLINE_EXTENSIONS: [&str; 4] = ["png", "jpg", "gif", "webp"];
 
-#[utoipa::path(get, path = "/uploads/{kind}/{name}", tag = "service", params(("kind" = String, Path, description = "avatars or attachments"), ("name" = String, Path)), responses((status = 200, description = "The file; nosniff, inline only for png/jpeg/gif/webp", content_type = "application/octet-stream"), (status = 404, description = "Not found", body = ErrorResponse)))]
+#[utoipa::path(get, path = "/uploads/{kind}/{name}", tag = "service", params(("kind" = String, Path, description = "avatars or attachments"), ("name" = String, Path)), responses((status = 200, description = "The file, typed by its extension; nosniff, inline only for png/jpeg/gif/webp", content_type = "*/*"), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn serve(
     req: HttpRequest,
     path: web::Path<(String, String)>,

@@ -12,7 +12,7 @@ use crate::auth::{authenticate, TokenSource};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/ws", tag = "realtime", params(("token" = Option<String>, Query, description = "the access token, for browsers that cannot set headers")), security(("bearer" = [])), responses((status = 101, description = "Switching Protocols: the chat WebSocket (docs/PROTOCOL.md)"), (status = 401, description = "No token, invalid token, or user gone", body = crate::http::schemas::ErrorResponse), (status = 429, description = "Too many connections for this user", body = crate::http::schemas::ErrorResponse)))]
+#[utoipa::path(get, path = "/ws", tag = "realtime", params(("token" = Option<String>, Query, description = "the access token, for browsers that cannot set headers")), security(("bearer" = [])), responses((status = 101, description = "Switching Protocols: the chat WebSocket (docs/PROTOCOL.md)"), (status = 400, description = "Not a WebSocket upgrade request", body = crate::http::schemas::ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = crate::http::schemas::ErrorResponse), (status = 429, description = "Too many connections for this user", body = crate::http::schemas::ErrorResponse)))]
 pub async fn upgrade(
     req: HttpRequest,
     body: web::Payload,

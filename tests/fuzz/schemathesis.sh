@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# HTTP fuzzing: schemathesis (PyPI) generates requests from the server's own /openapi.json,
+# valid and invalid, and fails on any 5xx, a dropped connection, a response that breaks its
+# documented schema, status code, content type or headers, or a 405 without `Allow`.
+# A bounded number of examples per operation keeps it to well under a minute.
+#
+#   bash tests/fuzz/schemathesis.sh
+#
+# Env: CHAT_SERVER_BIN (default $CARGO_TARGET_DIR/debug/chat-server or target/debug/chat-server),
+#      ST_EXAMPLES (examples per operation, default 40), ST_SEED (replays a run; printed at the end),
+#      SCHEMATHESIS_VENV (where schemathesis is installed on first use).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+cd "$ROOT"
+
+if [ -n "${CHAT_SERVER_BIN:-}" ]; then
+  BIN="$CHAT_SERVER_BIN"
+elif [ -n "${CARGO_TARGET_DIR:-}" ]; then
+  BIN="$CARGO_TARGET_DIR/debug/chat-server"
+else
+  BIN="$ROOT/target/debug/chat-server"
+fi
+case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
+[ -x "$BIN" ] || { echo "schemathesis.sh: server binary not found at $BIN (cargo build --bin chat-server)" >&2; exit 1; }
+
+VENV="${SCHEMATHESIS_VENV:-/var/tmp/chat-schemathesis}"
+ST_VERSION="4.32.5"
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; then
+  echo "schemathesis.sh: installing schemathesis $ST_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$ST_VERSION"
+fi
+
+WORK="$(mktemp -d -t chat-schemathesis.XXXXXX)"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+BASE="http://127.0.0.1:$PORT"
+SERVER=""
+cleanup() {
+  local rc=$?
+  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
+  if [ "$rc" -ne 0 ]; then
+    echo "--- server log (last 30 lines)" >&2
+    tail -n 30 "$WORK/server.log" >&2 || true
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+# Limits off: schemathesis sends far more than a person would; the limits have their own tests.
+env -u DATABASE_URL -u REDIS_URL DATA_DIR="$WORK/data" BIND_ADDR="127.0.0.1:$PORT" \
+  RATE_LIMITS=off BCRYPT_COST=4 RUST_LOG=warn "$BIN" >"$WORK/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+curl -fs "$BASE/healthz" >/dev/null || { echo "schemathesis.sh: the server did not start" >&2; exit 1; }
+
+# An authenticated user, so the fuzzing reaches past the token check.
+TOKEN="$(curl -fs -H 'content-type: application/json' \
+  -d '{"nickName":"Fuzz","userName":"fuzzer01","password":"Passw0rdOK","confirmPassword":"Passw0rdOK"}' \
+  "$BASE/auth/register" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')"
+
+SEED_ARGS=()
+if [ -n "${ST_SEED:-}" ]; then SEED_ARGS=(--seed "$ST_SEED"); fi
+cd "$WORK"
+"$VENV/bin/schemathesis" run "$BASE/openapi.json" \
+  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance,unsupported_method \
+  --max-examples "${ST_EXAMPLES:-40}" \
+  --header "Authorization: Bearer $TOKEN" \
+  --generation-database none \
+  --workers 2 \
+  --no-color "${SEED_ARGS[@]}"
+
+if grep -q "panicked" "$WORK/server.log"; then
+  echo "schemathesis.sh: the server panicked while being fuzzed" >&2
+  exit 1
+fi
+kill -0 "$SERVER" || { echo "schemathesis.sh: the server died" >&2; exit 1; }
+echo "schemathesis.sh: no 5xx, no panic, every response as documented"
