@@ -604,12 +604,7 @@ async fn malformed_bodies_get_clear_4xx() {
     let (status, body) = read(res).await;
     assert_eq!(status, 405, "{body}");
     assert_eq!(body["success"], false);
-    let res = app
-        .client
-        .delete(app.url("/threads"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.delete(app.url("/threads")).send().await.unwrap();
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers()["allow"], "GET, POST");
     let (status, body) = read(
