@@ -101,6 +101,11 @@ pub struct Config {
     #[arg(long, env = "WS_QUEUE_FRAMES", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_queue_frames: u64,
 
+    /// Milliseconds a socket written to moments ago waits before its next write, so that under
+    /// load the frames of several messages leave in one write; 0 writes every frame at once.
+    #[arg(long, env = "WS_COALESCE_MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub ws_coalesce_ms: u64,
+
     /// Most simultaneous WebSocket connections of one user.
     #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections_per_user: u64,

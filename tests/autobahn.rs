@@ -98,11 +98,15 @@ async fn autobahn_sections_1_to_7_pass_against_the_connection_layer() {
     let spec_path = dir.path().join("fuzzingclient.json");
     std::fs::write(&spec_path, spec.to_string()).expect("write spec");
     let workdir = dir.path().to_owned();
+    // one line per case; kept beside the reports instead of flooding the test output
+    std::fs::create_dir_all(&reports).expect("reports dir");
+    let log = std::fs::File::create(reports.join("wstest.log")).expect("wstest log");
     let status = tokio::task::spawn_blocking(move || {
         std::process::Command::new(&wstest)
             .args(["-m", "fuzzingclient", "-s"])
             .arg(&spec_path)
             .current_dir(workdir)
+            .stdout(log)
             .status()
     })
     .await

@@ -19,7 +19,7 @@ use crate::validate;
 
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// Frames written per wake-up before the task looks at its socket again.
-const WRITE_BATCH: usize = 64;
+const WRITE_BATCH: usize = 256;
 
 fn next_conn_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -60,6 +60,17 @@ fn chat_error_frame(id: &Value, err: &ChatError) -> Frame {
         }
     };
     error_frame(id, code, &message)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConnSettings {
+    /// Frames queued before the connection counts as a slow consumer.
+    pub queue_frames: usize,
+    /// See `Config::ws_coalesce_ms`.
+    pub coalesce: Duration,
+    /// A socket that takes no bytes for this long is closed as a slow consumer, even when no
+    /// new event arrives to overflow its queue (`WS_IDLE_SECS`).
+    pub write_stall: Duration,
 }
 
 struct Conn {
@@ -174,12 +185,12 @@ pub async fn run(
     auth: AuthUser,
     mut session: Session,
     mut inbound: Inbound,
-    queue_frames: usize,
+    settings: ConnSettings,
 ) {
     let _running = chat.registry().track_task();
     let conn_id = next_conn_id();
     let user_id = auth.user.id;
-    let (tx, mut rx) = mpsc::channel::<Frame>(queue_frames);
+    let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames);
     let close = Arc::new(CloseSignal::default());
     let handle = ConnHandle {
         conn_id,
@@ -191,13 +202,14 @@ pub async fn run(
     // presence snapshot are written straight to the socket ahead of anything queued meanwhile,
     // so `ready` is the first frame and a user with many online contacts cannot overflow their
     // own queue before the write loop starts.
-    let online_contacts = chat.connected(user_id, handle.clone()).await;
+    // the big one-off futures are boxed: the task's own state is held for the socket's lifetime
+    let online_contacts = Box::pin(chat.connected(user_id, handle.clone())).await;
     let ready = encode(&ServerEvent::Ready {
         user: &auth.user,
         connection_id: &connection_id,
     });
     if session.text(ready).await.is_err() {
-        chat.disconnected(user_id, conn_id).await;
+        Box::pin(chat.disconnected(user_id, conn_id)).await;
         return;
     }
     for contact in online_contacts {
@@ -209,7 +221,7 @@ pub async fn run(
             .await
             .is_err()
         {
-            chat.disconnected(user_id, conn_id).await;
+            Box::pin(chat.disconnected(user_id, conn_id)).await;
             return;
         }
     }
@@ -226,39 +238,65 @@ pub async fn run(
     let token_expiry = tokio::time::sleep(expires_in);
     tokio::pin!(token_expiry);
 
+    // made once: a fresh wait per wake-up would re-register with the Notify for every frame
+    let closed = close.wait();
+    tokio::pin!(closed);
+    let mut last_write: Option<tokio::time::Instant> = None;
     let close_code: Option<u16> = loop {
         tokio::select! {
             biased;
-            code = close.wait() => break Some(code),
+            code = &mut closed => break Some(code),
             () = &mut token_expiry => break Some(CLOSE_TOKEN_EXPIRED),
             frame = rx.recv() => {
                 let Some(frame) = frame else { break None };
+                // Coalescing: a socket written moments ago waits out the rest of the window, so
+                // under load the frames of several messages leave in one write (one syscall)
+                // instead of one each; sparse traffic is written at once.
+                if let Some(since) = last_write.map(|at| at.elapsed()) {
+                    if since < settings.coalesce {
+                        tokio::select! {
+                            biased;
+                            code = &mut closed => break Some(code),
+                            () = tokio::time::sleep(settings.coalesce - since) => {}
+                        }
+                    }
+                }
                 // Writing waits for the socket; a close request (slow consumer, shutdown) must
                 // still get through while it does.
                 let mut written = 0;
                 let mut next = Some(frame);
                 let mut outcome = None;
+                // one timer per batch, armed only if a write has to wait
+                let stall = tokio::time::sleep(settings.write_stall);
+                tokio::pin!(stall);
                 while let Some(frame) = next.take() {
                     tokio::select! {
                         biased;
-                        code = close.wait() => { outcome = Some(Some(code)); break; }
+                        code = &mut closed => { outcome = Some(Some(code)); break; }
                         sent = session.text(frame) => if sent.is_err() { outcome = Some(None); break; },
+                        () = &mut stall => { outcome = Some(Some(CLOSE_SLOW_CONSUMER)); break; }
                     }
                     written += 1;
                     if written < WRITE_BATCH {
                         next = rx.try_recv().ok();
                     }
                 }
+                last_write = Some(tokio::time::Instant::now());
                 metrics::counter!("ws_frames_out_total").increment(written as u64);
                 if let Some(code) = outcome {
                     break code;
                 }
             }
             received = inbound.recv() => match received {
-                Received::Text(text) => conn.handle_text(&text).await,
+                Received::Text(text) => {
+                    Box::pin(conn.handle_text(&text)).await;
+                    // the client waits for the reply: no coalescing delay for it
+                    last_write = None;
+                }
                 Received::Binary(_) => {
                     metrics::counter!("ws_frames_in_total", "type" => "binary").increment(1);
                     conn.reply(&error_frame(&Value::Null, "BAD_FRAME", "binary frames are not supported: send JSON text"));
+                    last_write = None;
                 }
                 Received::Ended(Ending::ByPeer) => break None,
                 Received::Ended(Ending::Fail(code)) => break Some(code),
@@ -278,8 +316,8 @@ pub async fn run(
             transport::close(session, code, close_text(code)).await;
         };
         // a client that does not read may never take the close frame: do not wait forever
-        let _ = tokio::time::timeout(transport::CLOSE_WAIT, goodbye).await;
+        let _ = tokio::time::timeout(transport::CLOSE_WAIT, Box::pin(goodbye)).await;
     }
     // after the goodbye, so a shutdown does not stop the server before it is written
-    chat.disconnected(user_id, conn_id).await;
+    Box::pin(chat.disconnected(user_id, conn_id)).await;
 }

@@ -33,8 +33,12 @@ pub async fn upgrade(
     };
     let (response, session, inbound) = transport::accept(&req, body, limits)
         .map_err(|e| ApiError::validation(format!("WebSocket handshake failed: {e}")))?;
-    let queue_frames = state.config.ws_queue_frames as usize;
+    let settings = connection::ConnSettings {
+        queue_frames: state.config.ws_queue_frames as usize,
+        coalesce: Duration::from_millis(state.config.ws_coalesce_ms),
+        write_stall: Duration::from_secs(state.config.ws_idle_secs),
+    };
     let chat = state.chat.clone();
-    actix_web::rt::spawn(connection::run(chat, auth, session, inbound, queue_frames));
+    actix_web::rt::spawn(connection::run(chat, auth, session, inbound, settings));
     Ok(response)
 }

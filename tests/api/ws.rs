@@ -420,6 +420,51 @@ async fn a_slow_consumer_is_closed_with_1013_and_others_are_unaffected() {
     assert_eq!(a.recv_type("pong").await["id"], "alive");
 }
 
+/// A client that asks for big replies and never reads them stalls its own socket with no event
+/// arriving to overflow its queue; it is still closed once nothing moves for `WS_IDLE_SECS`.
+#[tokio::test]
+async fn a_socket_that_takes_no_bytes_is_closed_even_without_new_events() {
+    let app = spawn_app_with(|c| {
+        c.ws_idle_secs = 2;
+        c.ws_ping_secs = 1;
+    })
+    .await;
+    let alice = app.register("alice_stall").await;
+    let bob = app.register("bob_stall").await;
+    let thread = app.direct(&alice, &bob).await;
+    let mut a = app.connect(&alice).await;
+    let text = "😀".repeat(4000);
+    for i in 0..30 {
+        a.send(json!({"type": "send", "id": i, "threadId": thread, "text": text}))
+            .await;
+        a.recv_type("ack").await;
+    }
+    let mut stalled = app.connect(&bob).await;
+    a.recv_where(|f| f["type"] == "presence" && f["online"] == true)
+        .await;
+    // ~0.5 MB per reply: far more than the socket buffers and actix's queue hold
+    for i in 0..200 {
+        stalled
+            .send(json!({"type": "history", "id": i, "threadId": thread, "limit": 100}))
+            .await;
+    }
+    let went_offline = async {
+        loop {
+            let frame = a.recv().await;
+            if frame["type"] == "presence" && frame["userId"] == bob.id {
+                return frame;
+            }
+        }
+    };
+    let frame = tokio::time::timeout(Duration::from_secs(40), went_offline)
+        .await
+        .expect("the stalled socket is closed");
+    assert_eq!(frame["online"], false, "{frame}");
+    drop(stalled);
+    a.send(json!({"type": "ping", "id": "alive"})).await;
+    assert_eq!(a.recv_type("pong").await["id"], "alive");
+}
+
 /// 200 connections in one group, each sending: everyone gets every message exactly once and in
 /// ascending id order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
