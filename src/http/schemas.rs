@@ -79,9 +79,16 @@ pub struct ErrorResponse {
 #[allow(dead_code)]
 #[schema(rename_all = "camelCase")]
 pub struct RegisterRequest {
+    /// 1-50 code points once trimmed; no control characters.
+    #[schema(min_length = 1, max_length = 50)]
     nick_name: String,
+    /// Unique case-insensitively.
+    #[schema(min_length = 6, max_length = 30, pattern = "^[A-Za-z][A-Za-z0-9_]*$")]
     user_name: String,
+    /// 8-72 bytes with a lowercase letter, an uppercase letter and a digit.
+    #[schema(min_length = 8, max_length = 72)]
     password: String,
+    /// Equal to `password`.
     confirm_password: String,
     #[schema(value_type = Option<String>, format = Binary)]
     avatar: Option<Vec<u8>>,
@@ -99,6 +106,7 @@ pub struct LoginRequest {
 #[allow(dead_code)]
 #[schema(rename_all = "camelCase")]
 pub struct UpdateMeRequest {
+    #[schema(min_length = 1, max_length = 50)]
     nick_name: Option<String>,
     #[schema(value_type = Option<String>, format = Binary)]
     avatar: Option<Vec<u8>>,

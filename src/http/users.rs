@@ -46,7 +46,7 @@ pub fn int_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiErro
         .transpose()
 }
 
-#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(("search" = Option<String>, Query, description = "prefix of userName or nickName"), ("limit" = Option<i64>, Query, description = "1-50, default 20")), responses((status = 200, body = UsersResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse)))]
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(("search" = Option<String>, Query, description = "prefix of userName or nickName"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 50, description = "1-50, default 20")), responses((status = 200, body = UsersResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse)))]
 pub async fn search(
     _auth: AuthUser,
     query: web::Query<SearchQuery>,
