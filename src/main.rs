@@ -12,6 +12,11 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    // 10,000 sockets need far more descriptors than the usual soft limit of 1,024
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+    }
     let report = chat_server::doctor::check(&config).await;
     if config.check {
         print!("{}", report.render());

@@ -660,3 +660,37 @@ async fn a_flood_beside_twenty_chatters_neither_stops_them_nor_grows_memory() {
         "after"
     );
 }
+
+/// Started with a soft limit of 256 open files, the server raises it to the hard limit itself
+/// (10,000 sockets need descriptors; nobody should have to remember `ulimit -n`).
+#[tokio::test]
+async fn the_server_raises_its_own_open_files_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Reaped(
+        Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -S -n 256 && exec \"$0\"")
+            .arg(env!("CARGO_BIN_EXE_chat-server"))
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATA_DIR", dir.path())
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_up(&base).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.0.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    assert_ne!(soft, "256", "{line}");
+    assert_eq!(soft, hard, "{line}");
+}
