@@ -201,8 +201,8 @@ pub async fn run(
     // Registered first, so that once a client sees `ready` it misses nothing; `ready` and the
     // presence snapshot are written straight to the socket ahead of anything queued meanwhile,
     // so `ready` is the first frame and a user with many online contacts cannot overflow their
-    // own queue before the write loop starts.
-    // the big one-off futures are boxed: the task's own state is held for the socket's lifetime
+    // own queue before the write loop starts. The big one-off futures are boxed: the task's own
+    // state is held for the socket's whole life.
     let online_contacts = Box::pin(chat.connected(user_id, handle.clone())).await;
     let ready = encode(&ServerEvent::Ready {
         user: &auth.user,
