@@ -7,9 +7,7 @@
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{
-    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
-};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError, Session};
 use bytes::Bytes;
 use bytestring::ByteString;
 
@@ -141,18 +139,9 @@ fn violation_code(err: &ProtocolError) -> u16 {
 }
 
 /// The close frame for `code`, with the reason text clients are shown.
-pub fn close_reason(code: u16, text: &str) -> CloseReason {
-    let code = match code {
-        CLOSE_NORMAL => CloseCode::Normal,
-        1001 => CloseCode::Away,
-        CLOSE_PROTOCOL => CloseCode::Protocol,
-        CLOSE_INVALID_DATA => CloseCode::Invalid,
-        CLOSE_TOO_BIG => CloseCode::Size,
-        1013 => CloseCode::Again,
-        other => CloseCode::Other(other),
-    };
+fn close_reason(code: u16, text: &str) -> CloseReason {
     CloseReason {
-        code,
+        code: code.into(),
         description: (!text.is_empty()).then(|| text.to_owned()),
     }
 }
