@@ -157,14 +157,6 @@ async fn a_group_spread_over_two_nodes_gets_every_message_once() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct ChildNode {
     child: Child,
     address: String,
@@ -233,29 +225,8 @@ async fn a_killed_node_loses_nothing_and_its_users_go_offline() {
         wait_relay_ready(&n.address).await;
     }
     let client = reqwest::Client::new();
-    let register = |address: String, name: &'static str| {
-        let client = client.clone();
-        async move {
-            let body = json!({"nickName": name, "userName": name, "password": PASSWORD, "confirmPassword": PASSWORD});
-            let (status, body) = read(
-                client
-                    .post(format!("{address}/auth/register"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
-            assert_eq!(status, 200, "{body}");
-            TestUser {
-                id: body["user"]["id"].as_i64().unwrap(),
-                user_name: name.into(),
-                token: body["accessToken"].as_str().unwrap().into(),
-            }
-        }
-    };
-    let alice = register(n1.address.clone(), "alice_kill").await;
-    let bob = register(n2.address.clone(), "bob_killxx").await;
+    let alice = register_at(&client, &n1.address, "alice_kill").await;
+    let bob = register_at(&client, &n2.address, "bob_killxx").await;
     let (_, body) = read(
         client
             .post(format!("{}/threads", n1.address))

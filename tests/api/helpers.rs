@@ -331,3 +331,32 @@ impl WsClient {
         }
     }
 }
+
+/// A free loopback port, for a server started as a child process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Registers `name` on a server started as a child process (no `TestApp`).
+pub async fn register_at(client: &reqwest::Client, base: &str, name: &str) -> TestUser {
+    let body = json!({"nickName": name, "userName": name, "password": PASSWORD, "confirmPassword": PASSWORD});
+    let (status, body) = read(
+        client
+            .post(format!("{base}/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    TestUser {
+        id: body["user"]["id"].as_i64().unwrap(),
+        user_name: name.to_owned(),
+        token: body["accessToken"].as_str().unwrap().to_owned(),
+    }
+}

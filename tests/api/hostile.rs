@@ -275,31 +275,15 @@ async fn wait_up(base: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_under_load_loses_no_acked_message() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start_server(dir.path(), port);
     wait_up(&base).await;
     let client = reqwest::Client::new();
     let mut users = Vec::new();
     for name in ["killer_a", "killer_b"] {
-        let body = json!({"nickName": name, "userName": name, "password": PASSWORD, "confirmPassword": PASSWORD});
-        let (_, body) = read(
-            client
-                .post(format!("{base}/auth/register"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        users.push((
-            body["user"]["id"].as_i64().unwrap(),
-            body["accessToken"].as_str().unwrap().to_owned(),
-        ));
+        let user = register_at(&client, &base, name).await;
+        users.push((user.id, user.token));
     }
     let (_, body) = read(
         client
@@ -442,14 +426,6 @@ async fn a_kill_under_load_loses_no_acked_message() {
     assert_eq!(leftovers, 0, "half-written uploads are swept at start-up");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Resident memory of a process, from /proc.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
@@ -459,25 +435,6 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
         .expect("VmRSS")
-}
-
-async fn register_at(client: &reqwest::Client, base: &str, name: &str) -> TestUser {
-    let body = json!({"nickName": name, "userName": name, "password": PASSWORD, "confirmPassword": PASSWORD});
-    let (status, body) = read(
-        client
-            .post(format!("{base}/auth/register"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    TestUser {
-        id: body["user"]["id"].as_i64().unwrap(),
-        user_name: name.to_owned(),
-        token: body["accessToken"].as_str().unwrap().to_owned(),
-    }
 }
 
 /// Writes sends, garbage text, binary and oversized frames as fast as the server takes them and

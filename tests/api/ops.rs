@@ -228,11 +228,7 @@ async fn binary_frames_and_garbage_do_not_hurt_other_users() {
 async fn query_tokens_never_reach_the_log() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("DATA_DIR", dir.path())
