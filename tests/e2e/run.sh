@@ -12,18 +12,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 cd "$ROOT"
 
-if [ -n "${CHAT_SERVER_BIN:-}" ]; then
-  BIN="$CHAT_SERVER_BIN"
-elif [ -n "${CARGO_TARGET_DIR:-}" ]; then
-  BIN="$CARGO_TARGET_DIR/debug/chat-server"
-else
-  BIN="$ROOT/target/debug/chat-server"
-fi
-case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
-if [ ! -x "$BIN" ]; then
-  echo "e2e: server binary not found at $BIN (build it with: cargo build --bin chat-server)" >&2
-  exit 1
-fi
+# shellcheck source=tests/server-bin.sh
+source "$ROOT/tests/server-bin.sh"
+locate_server_bin "$ROOT" e2e
 
 # --- dependencies: Debian's chromium, node, playwright-core (never a downloaded browser)
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"

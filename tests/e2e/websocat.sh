@@ -11,15 +11,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 cd "$ROOT"
 
-if [ -n "${CHAT_SERVER_BIN:-}" ]; then
-  BIN="$CHAT_SERVER_BIN"
-elif [ -n "${CARGO_TARGET_DIR:-}" ]; then
-  BIN="$CARGO_TARGET_DIR/debug/chat-server"
-else
-  BIN="$ROOT/target/debug/chat-server"
-fi
-case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
-[ -x "$BIN" ] || { echo "websocat.sh: server binary not found at $BIN (cargo build --bin chat-server)" >&2; exit 1; }
+# shellcheck source=tests/server-bin.sh
+source "$ROOT/tests/server-bin.sh"
+locate_server_bin "$ROOT" websocat.sh
 
 if ! command -v websocat >/dev/null; then
   echo "websocat.sh: installing websocat"
