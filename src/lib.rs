@@ -34,10 +34,12 @@ pub mod ws;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Server, ServerHandle, Service};
+use actix_http::{HttpService, Request};
+use actix_service::{map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{fn_service, AppConfig, Server, ServerHandle, Service};
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 use crate::chat::Chat;
 use crate::config::Config;
@@ -72,12 +74,6 @@ pub enum StartupError {
     },
 }
 
-/// Content-Security-Policy of the browser client: everything from this origin, nothing else.
-const PAGE_CSP: &str =
-    "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
-                        style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; \
-                        frame-ancestors 'none'; base-uri 'none'";
-
 /// CORS for the listed origins; with none configured the middleware is not mounted at all and
 /// browsers keep their same-origin rule.
 fn cors(origins: &[String]) -> actix_cors::Cors {
@@ -96,7 +92,19 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
+/// A deep accept queue: a reconnect storm of thousands must not overflow the usual 128.
 const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)?.into_std()
+}
 
 pub struct Application {
     server: Server,
@@ -158,12 +166,20 @@ impl Application {
 
         let static_dir = config.static_dir.clone();
         let cors_origins = config.cors_origins.clone();
-        let mut server = HttpServer::new(move || {
+        let app_state = state.clone();
+        let app = move || {
+            let mut default_headers = DefaultHeaders::new();
+            for header in http::DEFAULT_HEADERS {
+                default_headers = default_headers.add(header);
+            }
             App::new()
-                .app_data(state.clone())
-                                .configure(http::extractor_configs)
-                .wrap(actix_web::middleware::Condition::new(!cors_origins.is_empty(), cors(&cors_origins)))
-                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")).add((header::CONTENT_SECURITY_POLICY, PAGE_CSP)).add((header::REFERRER_POLICY, "no-referrer")))
+                .app_data(app_state.clone())
+                .configure(http::extractor_configs)
+                .wrap(actix_web::middleware::Condition::new(
+                    !cors_origins.is_empty(),
+                    cors(&cors_origins),
+                ))
+                .wrap(default_headers)
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let method = req.method().clone();
@@ -171,13 +187,10 @@ impl Application {
                     let call = srv.call(req);
                     async move {
                         let response = call.await?;
+                        let route = response.request().match_pattern();
+                        let route = route.as_deref().unwrap_or("unmatched");
                         let status = response.status().as_u16();
-                        let elapsed = started.elapsed();
-                        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
-                        metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-                        metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route).record(elapsed.as_secs_f64());
-                        // the path only: a `?token=` query never reaches the log
-                        tracing::info!(%method, %path, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+                        http::record_request(&method, &path, route, status, started);
                         Ok::<_, actix_web::Error>(response)
                     }
                 })
@@ -188,32 +201,49 @@ impl Application {
                         .default_handler(web::to(http::not_found)),
                 )
                 .default_service(web::to(http::not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(10)
-        .client_request_timeout(Duration::from_secs(30))
-        .client_disconnect_timeout(ws::transport::CLIENT_DISCONNECT_TIMEOUT)
-        .on_connect(|conn, _| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        });
+        };
+        let listener = listen(config.bind_addr).map_err(|source| StartupError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        })?;
+        let mut server = actix_server::Server::build()
+            .disable_signals()
+            .shutdown_timeout(10);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
-        // a deep accept queue: a reconnect storm of thousands must not overflow the default 128
+        // What actix-web's `HttpServer` builds, plus the upgrade service: WebSocket upgrades
+        // leave the HTTP dispatcher with their socket (see `ws`).
         let server = server
-            .backlog(LISTEN_BACKLOG)
-            .bind(config.bind_addr)
+            .listen("chat-server", listener, move || {
+                let state = state.clone();
+                let upgrade =
+                    fn_service(move |(req, upgraded): (Request, ws::transport::Upgraded)| {
+                        let state = state.clone();
+                        async move {
+                            ws::serve_upgrade(state, req, upgraded).await;
+                            Ok::<(), actix_web::Error>(())
+                        }
+                    });
+                let app = app().into_factory().map_err(|err| err.error_response());
+                HttpService::build()
+                    .client_request_timeout(Duration::from_secs(30))
+                    .client_disconnect_timeout(ws::transport::CLIENT_DISCONNECT_TIMEOUT)
+                    .tcp_nodelay(true)
+                    .local_addr(local_addr)
+                    .upgrade(upgrade)
+                    .finish(map_config(app, move |_| AppConfig::default()))
+                    .tcp()
+            })
             .map_err(|source| StartupError::Bind {
                 addr: config.bind_addr.to_string(),
                 source,
             })?;
-        let port = server
-            .addrs()
-            .first()
-            .map(|a| a.port())
-            .unwrap_or(config.bind_addr.port());
+        let port = local_addr.port();
         let server = server.run();
         Ok(Application {
             server,

@@ -31,7 +31,7 @@ use crate::http;
         http::service::healthz,
         http::service::metrics,
         http::service::openapi,
-        crate::ws::upgrade,
+        crate::ws::upgrade_required,
     ),
     modifiers(&BearerAuth)
 )]

@@ -9,33 +9,29 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_http::{HttpService, Request, Response};
+use actix_web::dev::fn_service;
 use chat_server::config::Config;
-use chat_server::ws::transport::{self, Ending, Limits, Received};
+use chat_server::ws::transport::{self, Ending, Limits, Received, Upgraded};
 use serde_json::{json, Value};
 
-async fn echo(
-    req: HttpRequest,
-    body: web::Payload,
-    limits: web::Data<Limits>,
-) -> actix_web::Result<HttpResponse> {
-    let (response, mut session, mut inbound) = transport::accept(&req, body, **limits)?;
-    actix_web::rt::spawn(async move {
-        loop {
-            let sent = match inbound.recv().await {
-                Received::Text(text) => session.text(text).await,
-                Received::Binary(bytes) => session.binary(bytes).await,
-                Received::Ended(Ending::ByPeer) => return,
-                Received::Ended(Ending::Fail(code)) => {
-                    return transport::close(session, code, transport::violation_text(code)).await
-                }
-            };
-            if sent.is_err() {
-                return;
+async fn echo(req: Request, upgraded: Upgraded, limits: Limits) {
+    if transport::verify(&req).is_err() {
+        return transport::refuse(upgraded, Response::bad_request()).await;
+    }
+    let Ok(mut socket) = transport::accept(&req, upgraded, limits).await else {
+        return;
+    };
+    loop {
+        match socket.recv().await {
+            Received::Text(text) => socket.send_text(text.as_bytes()),
+            Received::Binary(bytes) => socket.send_binary(&bytes),
+            Received::Ended(Ending::ByPeer) => return,
+            Received::Ended(Ending::Fail(code)) => {
+                return socket.close(code, transport::violation_text(code)).await
             }
         }
-    });
-    Ok(response)
+    }
 }
 
 /// Case outcomes Autobahn counts as conformant.
@@ -55,24 +51,32 @@ async fn autobahn_sections_1_to_7_pass_against_the_connection_layer() {
         eprintln!("SKIPPED: set AUTOBAHN_WSTEST=tests/autobahn/wstest (needs Python 2.7)");
         return;
     };
+    // relative to the crate, like the README's command; wstest runs in a temporary directory
+    let wstest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(wstest);
     let dir = tempfile::tempdir().expect("temp dir");
     let config = Config::for_data_dir(dir.path());
-    let limits = Limits {
-        max_message_bytes: config.max_frame_bytes,
-        ping_every: std::time::Duration::from_secs(config.ws_ping_secs),
-        idle_after: std::time::Duration::from_secs(config.ws_idle_secs),
-    };
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(limits))
-            .route("/", web::get().to(echo))
-    })
-    .workers(1)
-    .client_disconnect_timeout(transport::CLIENT_DISCONNECT_TIMEOUT)
-    .bind(("127.0.0.1", 0))
-    .expect("bind");
-    let port = server.addrs()[0].port();
-    let running = server.run();
+    let limits = chat_server::ws::transport_limits(&config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    // the server's own stack: HTTP/1 hands upgrade requests over with their connection
+    let running = actix_server::Server::build()
+        .workers(1)
+        .disable_signals()
+        .listen("autobahn-echo", listener, move || {
+            let upgrade = fn_service(move |(req, upgraded): (Request, Upgraded)| async move {
+                echo(req, upgraded, limits).await;
+                Ok::<(), actix_web::Error>(())
+            });
+            let plain =
+                fn_service(|_: Request| async { Ok::<_, actix_web::Error>(Response::not_found()) });
+            HttpService::build()
+                .client_disconnect_timeout(transport::CLIENT_DISCONNECT_TIMEOUT)
+                .upgrade(upgrade)
+                .finish(plain)
+                .tcp()
+        })
+        .expect("listen")
+        .run();
     let stopper = running.handle();
     tokio::spawn(running);
 

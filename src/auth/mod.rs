@@ -4,7 +4,8 @@
 pub mod jwt;
 pub mod password;
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -23,8 +24,8 @@ pub enum TokenSource {
     HeaderOrQuery,
 }
 
-fn bearer_token(req: &HttpRequest, source: TokenSource) -> Option<String> {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+fn bearer_token(headers: &HeaderMap, query: &str, source: TokenSource) -> Option<String> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?.trim();
         let (scheme, token) = value.split_once(' ')?;
         return scheme
@@ -33,7 +34,7 @@ fn bearer_token(req: &HttpRequest, source: TokenSource) -> Option<String> {
             .filter(|t| !t.is_empty());
     }
     if source == TokenSource::HeaderOrQuery {
-        let query = web::Query::<Vec<(String, String)>>::from_query(req.query_string()).ok()?;
+        let query = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
         return query
             .0
             .into_iter()
@@ -55,10 +56,19 @@ pub struct AuthUser {
 pub async fn authenticate(req: &HttpRequest, source: TokenSource) -> Result<AuthUser, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or_else(ApiError::internal)?
-        .clone();
-    let token =
-        bearer_token(req, source).ok_or_else(|| ApiError::unauthorized(MSG_TOKEN_NOT_FOUND))?;
+        .ok_or_else(ApiError::internal)?;
+    authenticate_parts(state, req.headers(), req.query_string(), source).await
+}
+
+/// [`authenticate`] from the parts of a request, for `/ws` upgrades that bypass the router.
+pub async fn authenticate_parts(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+    source: TokenSource,
+) -> Result<AuthUser, ApiError> {
+    let token = bearer_token(headers, query, source)
+        .ok_or_else(|| ApiError::unauthorized(MSG_TOKEN_NOT_FOUND))?;
     let claims = state
         .jwt
         .verify(&token)

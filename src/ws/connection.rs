@@ -5,12 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_ws::Session;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::protocol::{self, Request};
-use super::transport::{self, Ending, Inbound, Received};
+use super::transport::{self, Ending, Received, WsSocket};
 use crate::auth::AuthUser;
 use crate::chat::events::{encode, Ack, ServerEvent};
 use crate::chat::{Chat, ChatError, Origin, SendInput};
@@ -18,8 +17,6 @@ use crate::registry::{CloseSignal, ConnHandle, Frame, CLOSE_GOING_AWAY, CLOSE_SL
 use crate::validate;
 
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
-/// Frames written per wake-up before the task looks at its socket again.
-const WRITE_BATCH: usize = 256;
 
 fn next_conn_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -66,11 +63,6 @@ fn chat_error_frame(id: &Value, err: &ChatError) -> Frame {
 pub struct ConnSettings {
     /// Frames queued before the connection counts as a slow consumer.
     pub queue_frames: usize,
-    /// See `Config::ws_coalesce_ms`.
-    pub coalesce: Duration,
-    /// A socket that takes no bytes for this long is closed as a slow consumer, even when no
-    /// new event arrives to overflow its queue (`WS_IDLE_SECS`).
-    pub write_stall: Duration,
 }
 
 struct Conn {
@@ -180,13 +172,7 @@ impl Conn {
 }
 
 /// Serves one WebSocket until it closes, then unregisters it.
-pub async fn run(
-    chat: Chat,
-    auth: AuthUser,
-    mut session: Session,
-    mut inbound: Inbound,
-    settings: ConnSettings,
-) {
+pub async fn run(chat: Chat, auth: AuthUser, mut socket: WsSocket, settings: ConnSettings) {
     let _running = chat.registry().track_task();
     let conn_id = next_conn_id();
     let user_id = auth.user.id;
@@ -199,31 +185,25 @@ pub async fn run(
     };
     let connection_id = format!("{conn_id:016x}");
     // Registered first, so that once a client sees `ready` it misses nothing; `ready` and the
-    // presence snapshot are written straight to the socket ahead of anything queued meanwhile,
-    // so `ready` is the first frame and a user with many online contacts cannot overflow their
-    // own queue before the write loop starts. The big one-off futures are boxed: the task's own
-    // state is held for the socket's whole life.
+    // presence snapshot go to the socket ahead of anything queued meanwhile, so `ready` is the
+    // first frame and a user with many online contacts cannot overflow their own queue. The big
+    // one-off futures are boxed: the task's own state is held for the socket's whole life.
     let online_contacts = Box::pin(chat.connected(user_id, handle.clone())).await;
-    let ready = encode(&ServerEvent::Ready {
-        user: &auth.user,
-        connection_id: &connection_id,
-    });
-    if session.text(ready).await.is_err() {
-        Box::pin(chat.disconnected(user_id, conn_id)).await;
-        return;
-    }
+    socket.send_text(
+        encode(&ServerEvent::Ready {
+            user: &auth.user,
+            connection_id: &connection_id,
+        })
+        .as_bytes(),
+    );
     for contact in online_contacts {
-        if session
-            .text(encode(&ServerEvent::Presence {
+        socket.send_text(
+            encode(&ServerEvent::Presence {
                 user_id: contact,
                 online: true,
-            }))
-            .await
-            .is_err()
-        {
-            Box::pin(chat.disconnected(user_id, conn_id)).await;
-            return;
-        }
+            })
+            .as_bytes(),
+        );
     }
 
     let conn = Conn {
@@ -241,62 +221,30 @@ pub async fn run(
     // made once: a fresh wait per wake-up would re-register with the Notify for every frame
     let closed = close.wait();
     tokio::pin!(closed);
-    let mut last_write: Option<tokio::time::Instant> = None;
     let close_code: Option<u16> = loop {
         tokio::select! {
             biased;
             code = &mut closed => break Some(code),
             () = &mut token_expiry => break Some(CLOSE_TOKEN_EXPIRED),
-            frame = rx.recv() => {
+            // Frames move from the queue to the socket's output only while that output is
+            // small: a socket that does not keep up leaves them queued, and a full queue is
+            // what marks a slow consumer.
+            frame = rx.recv(), if socket.buffered() < transport::OUT_HIGH_WATER => {
                 let Some(frame) = frame else { break None };
-                // Coalescing: a socket written moments ago waits out the rest of the window, so
-                // under load the frames of several messages leave in one write (one syscall)
-                // instead of one each; sparse traffic is written at once.
-                if let Some(since) = last_write.map(|at| at.elapsed()) {
-                    if since < settings.coalesce {
-                        tokio::select! {
-                            biased;
-                            code = &mut closed => break Some(code),
-                            () = tokio::time::sleep(settings.coalesce - since) => {}
-                        }
-                    }
+                socket.send_text(frame.as_bytes());
+                let mut moved = 1;
+                while socket.buffered() < transport::OUT_HIGH_WATER {
+                    let Ok(frame) = rx.try_recv() else { break };
+                    socket.send_text(frame.as_bytes());
+                    moved += 1;
                 }
-                // Writing waits for the socket; a close request (slow consumer, shutdown) must
-                // still get through while it does.
-                let mut written = 0;
-                let mut next = Some(frame);
-                let mut outcome = None;
-                // one timer per batch, armed only if a write has to wait
-                let stall = tokio::time::sleep(settings.write_stall);
-                tokio::pin!(stall);
-                while let Some(frame) = next.take() {
-                    tokio::select! {
-                        biased;
-                        code = &mut closed => { outcome = Some(Some(code)); break; }
-                        sent = session.text(frame) => if sent.is_err() { outcome = Some(None); break; },
-                        () = &mut stall => { outcome = Some(Some(CLOSE_SLOW_CONSUMER)); break; }
-                    }
-                    written += 1;
-                    if written < WRITE_BATCH {
-                        next = rx.try_recv().ok();
-                    }
-                }
-                last_write = Some(tokio::time::Instant::now());
-                metrics::counter!("ws_frames_out_total").increment(written as u64);
-                if let Some(code) = outcome {
-                    break code;
-                }
+                metrics::counter!("ws_frames_out_total").increment(moved);
             }
-            received = inbound.recv() => match received {
-                Received::Text(text) => {
-                    Box::pin(conn.handle_text(&text)).await;
-                    // the client waits for the reply: no coalescing delay for it
-                    last_write = None;
-                }
+            received = socket.recv() => match received {
+                Received::Text(text) => Box::pin(conn.handle_text(&text)).await,
                 Received::Binary(_) => {
                     metrics::counter!("ws_frames_in_total", "type" => "binary").increment(1);
                     conn.reply(&error_frame(&Value::Null, "BAD_FRAME", "binary frames are not supported: send JSON text"));
-                    last_write = None;
                 }
                 Received::Ended(Ending::ByPeer) => break None,
                 Received::Ended(Ending::Fail(code)) => break Some(code),
@@ -304,19 +252,14 @@ pub async fn run(
         }
     };
     if let Some(code) = close_code {
-        let goodbye = async move {
-            if code == CLOSE_GOING_AWAY {
-                // flush what was queued before saying goodbye
-                while let Ok(frame) = rx.try_recv() {
-                    if session.text(frame).await.is_err() {
-                        return;
-                    }
-                }
+        if code == CLOSE_GOING_AWAY {
+            // flush what was queued before saying goodbye
+            while let Ok(frame) = rx.try_recv() {
+                socket.send_text(frame.as_bytes());
             }
-            transport::close(session, code, close_text(code)).await;
-        };
-        // a client that does not read may never take the close frame: do not wait forever
-        let _ = tokio::time::timeout(transport::CLOSE_WAIT, Box::pin(goodbye)).await;
+        }
+        // bounded in time: a client that does not read may never take the close frame
+        Box::pin(socket.close(code, close_text(code))).await;
     }
     // after the goodbye, so a shutdown does not stop the server before it is written
     Box::pin(chat.disconnected(user_id, conn_id)).await;

@@ -1,28 +1,50 @@
-//! The WebSocket connection layer, kept apart from the chat protocol: frame and message size
-//! limits, continuation reassembly, ping/pong, heartbeats and the idle timeout, the close
-//! handshake, and the close code of each protocol violation. The chat connection task mounts it,
-//! and so does the test-only echo server that the Autobahn TestSuite judges
-//! (`tests/autobahn.rs`), so what Autobahn passes is what `/ws` runs.
+//! The WebSocket connection layer, kept apart from the chat protocol: the handshake on an
+//! upgraded HTTP/1 connection, frame and message size limits, continuation reassembly, ping/pong,
+//! heartbeats and the idle timeout, output coalescing, the close handshake, and the close code of
+//! each protocol violation. The chat connection task mounts it, and so does the test-only echo
+//! server that the Autobahn TestSuite judges (`tests/autobahn.rs`), so what Autobahn passes is
+//! what `/ws` runs.
+//!
+//! The socket is owned here, not by actix's HTTP dispatcher: once upgraded, a connection holds no
+//! HTTP buffers, and an idle one holds no buffers at all (they are allocated when bytes arrive or
+//! are queued, and freed once consumed or written). Frames are written straight from this task,
+//! several per syscall.
 
-use std::time::{Duration, Instant};
+use std::io;
+use std::time::Duration;
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError, Session};
-use bytes::Bytes;
+use actix_codec::{Decoder, Encoder, Framed};
+use actix_http::body::{BodySize, BoxBody};
+use actix_http::ws::{self, CloseReason, Frame, Item, OpCode, Parser, ProtocolError};
+use actix_http::{h1, Request, Response, StatusCode};
+use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, timeout, Instant, Interval};
 
-/// How long a close frame may wait for a socket that is not being read.
+/// How long a close frame (or a handshake reply) may wait for a socket that is not being read.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
-/// For the HTTP server that mounts this layer. actix otherwise lingers after a response whose
-/// request body is unread, up to this long, waiting for the peer to close first; a WebSocket's
-/// body is never finished, so every socket would outlive its close handshake, where RFC 6455
-/// asks the server to close TCP at once. HTTP error replies to unread bodies (413) still arrive:
-/// actix answers `Expect: 100-continue` before any body is sent.
+/// After our close frame, how long the peer has to answer with its own before TCP is closed.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// For the HTTP server that mounts this layer: HTTP replies to unread request bodies close at
+/// once instead of lingering for the peer. (413 replies still arrive: actix answers
+/// `Expect: 100-continue` before any body is sent.)
 pub const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::ZERO;
+/// Bytes asked of the kernel per read.
+const READ_CHUNK: usize = 4096;
+/// Output held per socket before the application should stop handing it frames; beyond this,
+/// its own queue backs up, which is how slow consumers are found.
+pub const OUT_HIGH_WATER: usize = 64 * 1024;
+
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_PROTOCOL: u16 = 1002;
 pub const CLOSE_INVALID_DATA: u16 = 1007;
 pub const CLOSE_TOO_BIG: u16 = 1009;
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+/// An HTTP/1 connection handed over by actix after it parsed a request asking for an upgrade.
+pub type Upgraded = Framed<TcpStream, h1::Codec>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -31,6 +53,12 @@ pub struct Limits {
     pub ping_every: Duration,
     /// A connection that sends nothing, not even a pong, for this long is closed (1000).
     pub idle_after: Duration,
+    /// A socket that takes no bytes for this long while output waits is closed (1013).
+    pub write_stall: Duration,
+    /// Output to a socket written less than this long ago waits out the rest of the window, so
+    /// under load the frames of several messages leave in one write; output that follows a
+    /// message from the peer (its reply) is never held.
+    pub coalesce: Duration,
 }
 
 /// What the peer sent that the application must look at.
@@ -45,104 +73,379 @@ pub enum Received {
 pub enum Ending {
     /// The peer closed (its close frame has been answered) or the TCP stream ended.
     ByPeer,
-    /// The connection must be closed with this code: a protocol violation or the idle timeout.
+    /// The connection must be closed with this code: a protocol violation, the idle timeout, or
+    /// a socket that stopped taking bytes.
     Fail(u16),
 }
 
-/// The reading half of a connection. Pings are answered and the heartbeat is sent from here,
-/// so the application only sees data messages and the end.
-pub struct Inbound {
-    stream: AggregatedMessageStream,
-    session: Session,
-    heartbeat: tokio::time::Interval,
-    idle_after: Duration,
-    last_heard: Instant,
+/// Checks that `req` is a WebSocket handshake this layer can accept.
+pub fn verify(req: &Request) -> Result<(), ws::HandshakeError> {
+    ws::verify_handshake(req.head())
 }
 
-/// Completes the handshake; the writing half is the returned `Session`.
-pub fn accept(
-    req: &HttpRequest,
-    body: web::Payload,
-    limits: Limits,
-) -> Result<(HttpResponse, Session, Inbound), actix_web::Error> {
-    let (response, session, stream) = actix_ws::handle(req, body)?;
-    let stream = stream
-        .max_frame_size(limits.max_message_bytes)
-        .aggregate_continuations()
-        .max_continuation_size(limits.max_message_bytes);
-    let heartbeat = tokio::time::interval_at(
-        tokio::time::Instant::now() + limits.ping_every,
-        limits.ping_every,
-    );
-    let inbound = Inbound {
-        stream,
-        session: session.clone(),
-        heartbeat,
-        idle_after: limits.idle_after,
-        last_heard: Instant::now(),
+/// Answers a verified handshake with 101 and returns the socket.
+pub async fn accept(req: &Request, upgraded: Upgraded, limits: Limits) -> io::Result<WsSocket> {
+    let parts = upgraded.into_parts();
+    let (mut io, mut codec) = (parts.io, parts.codec);
+    let response = ws::handshake_response(req.head())
+        .finish()
+        .map_into_boxed_body();
+    write_response(&mut io, &mut codec, response).await?;
+    // bytes the client sent right behind its handshake are its first frames
+    Ok(WsSocket::new(io, parts.read_buf, limits))
+}
+
+/// Answers an upgrade request with an HTTP error instead, then closes the connection.
+pub async fn refuse(upgraded: Upgraded, mut response: Response<BoxBody>) {
+    let parts = upgraded.into_parts();
+    let (mut io, mut codec) = (parts.io, parts.codec);
+    response
+        .head_mut()
+        .set_connection_type(actix_http::ConnectionType::Close);
+    if write_response(&mut io, &mut codec, response).await.is_ok() {
+        let _ = io.shutdown().await;
+    }
+}
+
+async fn write_response(
+    io: &mut TcpStream,
+    codec: &mut h1::Codec,
+    response: Response<BoxBody>,
+) -> io::Result<()> {
+    let (head, body) = response.into_parts();
+    let body = actix_http::body::to_bytes(body)
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let size = if head.status() == StatusCode::SWITCHING_PROTOCOLS {
+        BodySize::None
+    } else {
+        BodySize::Sized(body.len() as u64)
     };
-    Ok((response, session, inbound))
+    let mut buf = BytesMut::new();
+    codec.encode(h1::Message::Item((head, size)), &mut buf)?;
+    buf.extend_from_slice(&body);
+    timeout(CLOSE_WAIT, io.write_all(&buf))
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
 }
 
-impl Inbound {
-    /// The next data message, or the end of the connection. Safe to race in `select!`: a
-    /// cancelled call loses at most a pong that could not be queued anyway.
-    pub async fn recv(&mut self) -> Received {
+/// A message arriving in continuation frames.
+struct Partial {
+    text: bool,
+    data: BytesMut,
+}
+
+enum Wake {
+    Readable(io::Result<()>),
+    Writable(io::Result<()>),
+    FlushDue,
+    Stalled,
+    Heartbeat,
+}
+
+/// One accepted WebSocket. A single task drives it: `recv` reads, answers pings, keeps the
+/// heartbeat and writes queued output when it is due; `send_text` only queues.
+pub struct WsSocket {
+    io: TcpStream,
+    codec: ws::Codec,
+    limits: Limits,
+    read_buf: BytesMut,
+    partial: Option<Partial>,
+    out: BytesMut,
+    /// When the queued output is to be written; `None` while nothing is queued.
+    flush_at: Option<Instant>,
+    /// When `out` last emptied; `None` until then, and after a message from the peer.
+    last_flush: Option<Instant>,
+    /// When the socket last took bytes, or output was queued into an empty buffer.
+    write_progress: Instant,
+    heartbeat: Interval,
+    last_heard: Instant,
+    /// A close frame is queued: nothing may follow it.
+    closing: bool,
+    /// The peer's close frame has arrived, or it broke the protocol: nothing more is read.
+    peer_closed: bool,
+}
+
+impl WsSocket {
+    fn new(io: TcpStream, read_buf: BytesMut, limits: Limits) -> Self {
+        let now = Instant::now();
+        WsSocket {
+            io,
+            codec: ws::Codec::new().max_size(limits.max_message_bytes),
+            limits,
+            read_buf,
+            partial: None,
+            out: BytesMut::new(),
+            flush_at: None,
+            last_flush: None,
+            write_progress: now,
+            heartbeat: tokio::time::interval_at(now + limits.ping_every, limits.ping_every),
+            last_heard: now,
+            closing: false,
+            peer_closed: false,
+        }
+    }
+
+    /// Bytes queued and not yet taken by the socket.
+    pub fn buffered(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Queues a text frame, written when due (see [`Limits::coalesce`]).
+    pub fn send_text(&mut self, payload: &[u8]) {
+        self.queue(OpCode::Text, payload, false);
+    }
+
+    pub fn send_binary(&mut self, payload: &[u8]) {
+        self.queue(OpCode::Binary, payload, false);
+    }
+
+    fn queue(&mut self, opcode: OpCode, payload: &[u8], urgent: bool) {
+        if self.closing {
+            return;
+        }
+        let now = Instant::now();
+        if self.out.is_empty() {
+            self.write_progress = now;
+        }
+        Parser::write_message(&mut self.out, payload, opcode, true, false);
+        let due = match self.last_flush {
+            Some(at) if !urgent && now < at + self.limits.coalesce => at + self.limits.coalesce,
+            _ => now,
+        };
+        self.flush_at = Some(self.flush_at.map_or(due, |at| at.min(due)));
+    }
+
+    fn queue_close(&mut self, reason: Option<CloseReason>) {
+        if !self.closing {
+            Parser::write_close(&mut self.out, reason, false);
+            self.closing = true;
+            self.flush_at = Some(Instant::now());
+        }
+    }
+
+    /// Writes as much queued output as the socket takes now, without waiting.
+    fn write_ready(&mut self) -> io::Result<()> {
+        while !self.out.is_empty() {
+            match self.io.try_write(&self.out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out.advance(n);
+                    self.write_progress = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        // an idle socket keeps no buffer
+        self.out = BytesMut::new();
+        self.flush_at = None;
+        self.last_flush = Some(Instant::now());
+        Ok(())
+    }
+
+    fn flush_due(&self, now: Instant) -> bool {
+        self.flush_at.is_some_and(|at| at <= now)
+    }
+
+    /// Reads what the kernel has; `false` once the stream has ended.
+    fn read_ready(&mut self) -> bool {
+        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+            self.read_buf.reserve(READ_CHUNK);
+        }
+        match self.io.try_read_buf(&mut self.read_buf) {
+            Ok(0) => false,
+            Ok(_) => {
+                self.last_heard = Instant::now();
+                true
+            }
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// The next complete data message already read, handling control frames on the way.
+    fn next_buffered(&mut self) -> Result<Option<Received>, u16> {
         loop {
-            tokio::select! {
-                incoming = self.stream.recv() => {
-                    self.last_heard = Instant::now();
-                    match incoming {
-                        None => return Received::Ended(Ending::ByPeer),
-                        Some(Ok(AggregatedMessage::Text(text))) => return Received::Text(text),
-                        Some(Ok(AggregatedMessage::Binary(bytes))) => return Received::Binary(bytes),
-                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            if self.session.pong(&bytes).await.is_err() {
-                                return Received::Ended(Ending::ByPeer);
-                            }
-                        }
-                        Some(Ok(AggregatedMessage::Pong(_))) => {}
-                        Some(Ok(AggregatedMessage::Close(reason))) => {
-                            // echo the peer's code, as RFC 6455 asks; actix has validated it
-                            let session = self.session.clone();
-                            let _ = tokio::time::timeout(CLOSE_WAIT, session.close(reason)).await;
-                            return Received::Ended(Ending::ByPeer);
-                        }
-                        Some(Err(err)) => return Received::Ended(Ending::Fail(violation_code(&err))),
+            if self.read_buf.is_empty() {
+                self.read_buf = BytesMut::new();
+                return Ok(None);
+            }
+            let frame = match self.codec.decode(&mut self.read_buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(None),
+                Err(err) => return Err(violation_code(&err)),
+            };
+            match frame {
+                Frame::Text(bytes) => return text(bytes).map(Some),
+                Frame::Binary(bytes) => return Ok(Some(Received::Binary(bytes))),
+                Frame::Continuation(item) => {
+                    if let Some(message) = self.continuation(item)? {
+                        return Ok(Some(message));
                     }
                 }
-                _ = self.heartbeat.tick() => {
-                    if self.last_heard.elapsed() >= self.idle_after {
-                        return Received::Ended(Ending::Fail(CLOSE_NORMAL));
+                Frame::Ping(bytes) => self.queue(OpCode::Pong, &bytes, true),
+                Frame::Pong(_) => {}
+                Frame::Close(reason) => {
+                    // echo the peer's code, as RFC 6455 asks; the codec has validated it
+                    self.queue_close(reason);
+                    self.peer_closed = true;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn continuation(&mut self, item: Item) -> Result<Option<Received>, u16> {
+        let (first, bytes, last) = match item {
+            Item::FirstText(bytes) => (Some(true), bytes, false),
+            Item::FirstBinary(bytes) => (Some(false), bytes, false),
+            Item::Continue(bytes) => (None, bytes, false),
+            Item::Last(bytes) => (None, bytes, true),
+        };
+        if let Some(text) = first {
+            self.partial = Some(Partial {
+                text,
+                data: BytesMut::new(),
+            });
+        }
+        // the codec rejects continuations that were not started
+        let Some(partial) = self.partial.as_mut() else {
+            return Err(CLOSE_PROTOCOL);
+        };
+        if partial.data.len() + bytes.len() > self.limits.max_message_bytes {
+            return Err(CLOSE_TOO_BIG);
+        }
+        partial.data.extend_from_slice(&bytes);
+        if !last {
+            return Ok(None);
+        }
+        let Some(Partial {
+            text: is_text,
+            data,
+        }) = self.partial.take()
+        else {
+            return Err(CLOSE_PROTOCOL);
+        };
+        if is_text {
+            text(data.freeze()).map(Some)
+        } else {
+            Ok(Some(Received::Binary(data.freeze())))
+        }
+    }
+
+    /// The next data message, or the end of the connection. Safe to race in `select!`: state
+    /// only changes between awaits.
+    pub async fn recv(&mut self) -> Received {
+        loop {
+            if !self.peer_closed {
+                match self.next_buffered() {
+                    Ok(Some(message)) => {
+                        // the reply to it must not wait out a coalescing window
+                        self.last_flush = None;
+                        return message;
                     }
-                    if self.session.ping(b"").await.is_err() {
+                    Ok(None) => {}
+                    Err(code) => {
+                        // failing the connection: close at once, without awaiting a reply
+                        self.peer_closed = true;
+                        return Received::Ended(Ending::Fail(code));
+                    }
+                }
+            }
+            if self.peer_closed {
+                let _ = timeout(CLOSE_WAIT, self.flush_all()).await;
+                return Received::Ended(Ending::ByPeer);
+            }
+            let now = Instant::now();
+            if self.flush_due(now) && self.write_ready().is_err() {
+                return Received::Ended(Ending::ByPeer);
+            }
+            let must_write = !self.out.is_empty() && self.flush_due(now);
+            let flush_at = self.flush_at.filter(|_| !must_write);
+            let stall_at = self.write_progress + self.limits.write_stall;
+            let wake = tokio::select! {
+                biased;
+                ready = self.io.readable() => Wake::Readable(ready),
+                ready = self.io.writable(), if must_write => Wake::Writable(ready),
+                () = sleep_until(stall_at), if must_write => Wake::Stalled,
+                () = sleep_until(flush_at.unwrap_or(now)), if flush_at.is_some() => Wake::FlushDue,
+                _ = self.heartbeat.tick() => Wake::Heartbeat,
+            };
+            match wake {
+                Wake::Readable(Ok(())) => {
+                    if !self.read_ready() {
                         return Received::Ended(Ending::ByPeer);
                     }
                 }
+                Wake::Writable(Ok(())) => {
+                    if self.write_ready().is_err() {
+                        return Received::Ended(Ending::ByPeer);
+                    }
+                }
+                Wake::Readable(Err(_)) | Wake::Writable(Err(_)) => {
+                    return Received::Ended(Ending::ByPeer)
+                }
+                Wake::FlushDue => {}
+                Wake::Stalled => return Received::Ended(Ending::Fail(CLOSE_TRY_AGAIN_LATER)),
+                Wake::Heartbeat => {
+                    if self.last_heard.elapsed() >= self.limits.idle_after {
+                        return Received::Ended(Ending::Fail(CLOSE_NORMAL));
+                    }
+                    self.queue(OpCode::Ping, b"", true);
+                }
+            }
+        }
+    }
+
+    /// Writes everything queued, waiting for the socket as long as it takes.
+    async fn flush_all(&mut self) -> io::Result<()> {
+        loop {
+            self.write_ready()?;
+            if self.out.is_empty() {
+                return Ok(());
+            }
+            self.io.writable().await?;
+        }
+    }
+
+    /// Sends what is queued and then a close frame with `code`, waits briefly for the peer's
+    /// close frame, and closes TCP. Bounded in time for peers that do not read.
+    pub async fn close(mut self, code: u16, text: &str) {
+        self.queue_close(Some(CloseReason {
+            code: code.into(),
+            description: (!text.is_empty()).then(|| text.to_owned()),
+        }));
+        if timeout(CLOSE_WAIT, self.flush_all()).await.is_ok() && !self.peer_closed {
+            let _ = timeout(CLOSE_LINGER, self.await_peer_close()).await;
+        }
+    }
+
+    async fn await_peer_close(&mut self) {
+        loop {
+            loop {
+                match self.codec.decode(&mut self.read_buf) {
+                    Ok(Some(Frame::Close(_))) | Err(_) => return,
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                }
+            }
+            if self.io.readable().await.is_err() || !self.read_ready() {
+                return;
             }
         }
     }
 }
 
+fn text(bytes: Bytes) -> Result<Received, u16> {
+    ByteString::try_from(bytes)
+        .map(Received::Text)
+        .map_err(|_| CLOSE_INVALID_DATA)
+}
+
 fn violation_code(err: &ProtocolError) -> u16 {
     match err {
         ProtocolError::Overflow => CLOSE_TOO_BIG,
-        // actix reports reserved bits as InvalidData too; only bad UTF-8 is 1007
-        ProtocolError::Io(io)
-            if io.kind() == std::io::ErrorKind::InvalidData
-                && !io.to_string().contains("reserved") =>
-        {
-            CLOSE_INVALID_DATA
-        }
         _ => CLOSE_PROTOCOL,
-    }
-}
-
-/// The close frame for `code`, with the reason text clients are shown.
-fn close_reason(code: u16, text: &str) -> CloseReason {
-    CloseReason {
-        code: code.into(),
-        description: (!text.is_empty()).then(|| text.to_owned()),
     }
 }
 
@@ -153,11 +456,7 @@ pub fn violation_text(code: u16) -> &'static str {
         CLOSE_TOO_BIG => "frame too large",
         CLOSE_INVALID_DATA => "invalid UTF-8",
         CLOSE_PROTOCOL => "protocol error",
+        CLOSE_TRY_AGAIN_LATER => "slow consumer: reconnect and sync",
         _ => "",
     }
-}
-
-/// Sends the close frame, without waiting forever for a peer that does not read.
-pub async fn close(session: Session, code: u16, text: &str) {
-    let _ = tokio::time::timeout(CLOSE_WAIT, session.close(Some(close_reason(code, text)))).await;
 }
