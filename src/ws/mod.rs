@@ -99,7 +99,11 @@ pub async fn serve_upgrade(
     let settings = connection::ConnSettings {
         queue_frames: state.config.ws_queue_frames as usize,
     };
-    connection::run(state.chat.clone(), auth, socket, settings).await;
+    // A task of its own rather than the rest of this one: the HTTP dispatcher's task (sized for
+    // any request it may serve) and the request with its headers are freed now, not held for
+    // the socket's whole life.
+    drop(req);
+    actix_web::rt::spawn(connection::run(state.chat.clone(), auth, socket, settings));
 }
 
 /// The checks of [`upgrade_required`], answered with the response to refuse with.

@@ -10,6 +10,7 @@
 //! are queued, and freed once consumed or written). Frames are written straight from this task,
 //! several per syscall.
 
+use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 
@@ -145,6 +146,10 @@ enum Wake {
 
 /// One accepted WebSocket. A single task drives it: `recv` reads, answers pings, keeps the
 /// heartbeat and writes queued output when it is due; `send_text` only queues.
+///
+/// Readiness is awaited with `poll_read_ready` / `poll_write_ready`, not `readable()`: those
+/// replace the waker that actix's HTTP dispatcher left in the socket's reader slot, which
+/// otherwise keeps that finished task's whole allocation alive until the peer next sends.
 pub struct WsSocket {
     io: TcpStream,
     codec: ws::Codec,
@@ -365,8 +370,8 @@ impl WsSocket {
             let stall_at = self.write_progress + self.limits.write_stall;
             let wake = tokio::select! {
                 biased;
-                ready = self.io.readable() => Wake::Readable(ready),
-                ready = self.io.writable(), if must_write => Wake::Writable(ready),
+                ready = poll_fn(|cx| self.io.poll_read_ready(cx)) => Wake::Readable(ready),
+                ready = poll_fn(|cx| self.io.poll_write_ready(cx)), if must_write => Wake::Writable(ready),
                 () = sleep_until(stall_at), if must_write => Wake::Stalled,
                 () = sleep_until(flush_at.unwrap_or(now)), if flush_at.is_some() => Wake::FlushDue,
                 _ = self.heartbeat.tick() => Wake::Heartbeat,
@@ -404,7 +409,7 @@ impl WsSocket {
             if self.out.is_empty() {
                 return Ok(());
             }
-            self.io.writable().await?;
+            poll_fn(|cx| self.io.poll_write_ready(cx)).await?;
         }
     }
 
@@ -429,7 +434,7 @@ impl WsSocket {
                     Ok(None) => break,
                 }
             }
-            if self.io.readable().await.is_err() || !self.read_ready() {
+            if poll_fn(|cx| self.io.poll_read_ready(cx)).await.is_err() || !self.read_ready() {
                 return;
             }
         }
