@@ -4,12 +4,12 @@
 //! the sending half of each connection's bounded queue; the connection task owns the socket.
 //! Delivery never waits: a full queue marks a slow consumer, which is closed with 1013.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::task::{Context, Poll, Waker};
 
 use bytestring::ByteString;
-use tokio::sync::{mpsc, Notify};
 
 /// One serialized server frame, shared by every recipient without copying.
 pub type Frame = ByteString;
@@ -17,55 +17,127 @@ pub type Frame = ByteString;
 pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
-/// Lets anyone ask a connection task to close with a code.
+/// One connection's queue of frames to write, and its close request. Pushes never wait; the
+/// connection task takes everything queued at once (one lock per batch, not per frame), and is
+/// woken for frames only while it wants them. Holds no allocation while empty.
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<OutboxState>,
+    capacity: usize,
+}
+
 #[derive(Debug, Default)]
-pub struct CloseSignal {
-    code: AtomicU16,
-    notify: Notify,
+struct OutboxState {
+    frames: VecDeque<Frame>,
+    /// The first close request wins.
+    close: Option<u16>,
+    /// The connection task, while it waits.
+    waiter: Option<Waker>,
+    /// Whether pushes should wake the waiter, or only a close request.
+    waiter_wants_frames: bool,
 }
 
-impl CloseSignal {
+/// What the connection task is woken for.
+#[derive(Debug)]
+pub enum Next {
+    Close(u16),
+    Frames(VecDeque<Frame>),
+}
+
+impl Outbox {
+    /// A queue that holds at most `capacity` frames before its connection counts as a slow
+    /// consumer.
+    pub fn new(capacity: usize) -> Outbox {
+        Outbox {
+            state: Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame without waiting; a full queue closes the connection as a slow consumer.
+    pub fn push(&self, frame: &Frame) -> bool {
+        let mut state = self.lock();
+        if state.close.is_some() {
+            return false;
+        }
+        if state.frames.len() >= self.capacity {
+            drop(state);
+            metrics::counter!("ws_slow_consumer_closes_total").increment(1);
+            self.close(CLOSE_SLOW_CONSUMER);
+            return false;
+        }
+        state.frames.push_back(frame.clone());
+        let waiter = if state.waiter_wants_frames {
+            state.waiter.take()
+        } else {
+            None
+        };
+        drop(state);
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+        true
+    }
+
+    /// Asks the connection task to close with `code`.
     pub fn close(&self, code: u16) {
-        // the first reason wins
-        if self
-            .code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.notify.notify_one();
+        let mut state = self.lock();
+        if state.close.is_some() {
+            return;
+        }
+        state.close = Some(code);
+        let waiter = state.waiter.take();
+        drop(state);
+        if let Some(waiter) = waiter {
+            waiter.wake();
         }
     }
 
-    pub async fn wait(&self) -> u16 {
-        loop {
-            let code = self.code.load(Ordering::Acquire);
-            if code != 0 {
-                return code;
-            }
-            self.notify.notified().await;
+    /// For the connection task: a close request, or (when it wants frames) everything queued.
+    pub fn poll_next(&self, cx: &mut Context<'_>, wants_frames: bool) -> Poll<Next> {
+        let mut state = self.lock();
+        if let Some(code) = state.close {
+            return Poll::Ready(Next::Close(code));
         }
+        if wants_frames && !state.frames.is_empty() {
+            return Poll::Ready(Next::Frames(std::mem::take(&mut state.frames)));
+        }
+        if !state
+            .waiter
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            state.waiter = Some(cx.waker().clone());
+        }
+        state.waiter_wants_frames = wants_frames;
+        Poll::Pending
+    }
+
+    /// Everything queued, without waiting (the goodbye flush).
+    pub fn take_all(&self) -> VecDeque<Frame> {
+        std::mem::take(&mut self.lock().frames)
+    }
+
+    pub fn queued(&self) -> usize {
+        self.lock().frames.len()
     }
 }
 
+/// A live connection, as the registry holds it.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     pub conn_id: u64,
-    pub tx: mpsc::Sender<Frame>,
-    pub close: Arc<CloseSignal>,
+    pub outbox: Arc<Outbox>,
 }
 
 impl ConnHandle {
     /// Queues a frame without waiting; a full queue closes the connection as a slow consumer.
     pub fn push(&self, frame: &Frame) -> bool {
-        match self.tx.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!("ws_slow_consumer_closes_total").increment(1);
-                self.close.close(CLOSE_SLOW_CONSUMER);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        self.outbox.push(frame)
     }
 }
 
@@ -214,7 +286,7 @@ impl Registry {
         for shard in self.shards.iter() {
             let shard = shard.read().unwrap_or_else(|p| p.into_inner());
             for conn in shard.values().flatten() {
-                conn.close.close(code);
+                conn.outbox.close(code);
             }
         }
     }
@@ -247,7 +319,7 @@ impl Registry {
                 shard
                     .values()
                     .flatten()
-                    .map(|c| c.tx.max_capacity() - c.tx.capacity())
+                    .map(|c| c.outbox.queued())
                     .sum::<usize>()
             })
             .sum()

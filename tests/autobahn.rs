@@ -26,6 +26,7 @@ async fn echo(req: Request, upgraded: Upgraded, limits: Limits) {
         match socket.recv().await {
             Received::Text(text) => socket.send_text(text.as_bytes()),
             Received::Binary(bytes) => socket.send_binary(&bytes),
+            Received::WantsFrames => {}
             Received::Ended(Ending::ByPeer) => return,
             Received::Ended(Ending::Fail(code)) => {
                 return socket.close(code, transport::violation_text(code)).await

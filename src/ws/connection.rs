@@ -1,19 +1,19 @@
 //! The connection task (the connection's "actor"): owns the socket, answers the connection's
 //! requests in order, and writes what the registry queues for it.
 
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::protocol::{self, Request};
 use super::transport::{self, Ending, Received, WsSocket};
 use crate::auth::AuthUser;
 use crate::chat::events::{encode, Ack, ServerEvent};
 use crate::chat::{Chat, ChatError, Origin, SendInput};
-use crate::registry::{CloseSignal, ConnHandle, Frame, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+use crate::registry::{ConnHandle, Frame, Next, Outbox, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
 use crate::validate;
 
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
@@ -176,12 +176,10 @@ pub async fn run(chat: Chat, auth: AuthUser, mut socket: WsSocket, settings: Con
     let _running = chat.registry().track_task();
     let conn_id = next_conn_id();
     let user_id = auth.user.id;
-    let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames);
-    let close = Arc::new(CloseSignal::default());
+    let outbox = Arc::new(Outbox::new(settings.queue_frames));
     let handle = ConnHandle {
         conn_id,
-        tx,
-        close: close.clone(),
+        outbox: outbox.clone(),
     };
     let connection_id = format!("{conn_id:016x}");
     // Registered first, so that once a client sees `ready` it misses nothing; `ready` and the
@@ -218,34 +216,27 @@ pub async fn run(chat: Chat, auth: AuthUser, mut socket: WsSocket, settings: Con
     let token_expiry = tokio::time::sleep(expires_in);
     tokio::pin!(token_expiry);
 
-    // made once: a fresh wait per wake-up would re-register with the Notify for every frame
-    let closed = close.wait();
-    tokio::pin!(closed);
     let close_code: Option<u16> = loop {
+        let wants_frames = socket.wants_frames();
         tokio::select! {
             biased;
-            code = &mut closed => break Some(code),
-            () = &mut token_expiry => break Some(CLOSE_TOKEN_EXPIRED),
-            // Frames move from the queue to the socket's output only while that output is
-            // small: a socket that does not keep up leaves them queued, and a full queue is
-            // what marks a slow consumer.
-            frame = rx.recv(), if socket.buffered() < transport::OUT_HIGH_WATER => {
-                let Some(frame) = frame else { break None };
-                socket.send_text(frame.as_bytes());
-                let mut moved = 1;
-                while socket.buffered() < transport::OUT_HIGH_WATER {
-                    let Ok(frame) = rx.try_recv() else { break };
-                    socket.send_text(frame.as_bytes());
-                    moved += 1;
+            next = poll_fn(|cx| outbox.poll_next(cx, wants_frames)) => match next {
+                Next::Close(code) => break Some(code),
+                Next::Frames(frames) => {
+                    metrics::counter!("ws_frames_out_total").increment(frames.len() as u64);
+                    for frame in frames {
+                        socket.send_text(frame.as_bytes());
+                    }
                 }
-                metrics::counter!("ws_frames_out_total").increment(moved);
-            }
+            },
+            () = &mut token_expiry => break Some(CLOSE_TOKEN_EXPIRED),
             received = socket.recv() => match received {
                 Received::Text(text) => Box::pin(conn.handle_text(&text)).await,
                 Received::Binary(_) => {
                     metrics::counter!("ws_frames_in_total", "type" => "binary").increment(1);
                     conn.reply(&error_frame(&Value::Null, "BAD_FRAME", "binary frames are not supported: send JSON text"));
                 }
+                Received::WantsFrames => {}
                 Received::Ended(Ending::ByPeer) => break None,
                 Received::Ended(Ending::Fail(code)) => break Some(code),
             },
@@ -254,7 +245,7 @@ pub async fn run(chat: Chat, auth: AuthUser, mut socket: WsSocket, settings: Con
     if let Some(code) = close_code {
         if code == CLOSE_GOING_AWAY {
             // flush what was queued before saying goodbye
-            while let Ok(frame) = rx.try_recv() {
+            for frame in outbox.take_all() {
                 socket.send_text(frame.as_bytes());
             }
         }

@@ -34,9 +34,8 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 pub const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::ZERO;
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 4096;
-/// Output held per socket before the application should stop handing it frames; beyond this,
-/// its own queue backs up, which is how slow consumers are found.
-pub const OUT_HIGH_WATER: usize = 64 * 1024;
+/// Output held per socket before it stops taking frames (see [`WsSocket::wants_frames`]).
+const OUT_HIGH_WATER: usize = 64 * 1024;
 
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_PROTOCOL: u16 = 1002;
@@ -62,11 +61,13 @@ pub struct Limits {
     pub coalesce: Duration,
 }
 
-/// What the peer sent that the application must look at.
+/// What [`WsSocket::recv`] reports: what the peer sent that the application must look at, or
+/// that the socket has started to want frames again (see [`WsSocket::wants_frames`]).
 #[derive(Debug)]
 pub enum Received {
     Text(ByteString),
     Binary(Bytes),
+    WantsFrames,
     Ended(Ending),
 }
 
@@ -191,9 +192,12 @@ impl WsSocket {
         }
     }
 
-    /// Bytes queued and not yet taken by the socket.
-    pub fn buffered(&self) -> usize {
-        self.out.len()
+    /// Whether to hand this socket more frames now. No while its output is large (frames then
+    /// back up in the application's queue, which is how slow consumers are found), nor while
+    /// queued output waits out a coalescing window: frames left in the queue meanwhile are moved
+    /// in one go when it ends, instead of waking the task once per frame.
+    pub fn wants_frames(&self) -> bool {
+        self.out.is_empty() || (self.out.len() < OUT_HIGH_WATER && self.flush_due(Instant::now()))
     }
 
     /// Queues a text frame, written when due (see [`Limits::coalesce`]).
@@ -209,11 +213,15 @@ impl WsSocket {
         if self.closing {
             return;
         }
+        let was_empty = self.out.is_empty();
+        Parser::write_message(&mut self.out, payload, opcode, true, false);
+        if !was_empty && !urgent && self.flush_at.is_some() {
+            return; // rides with the output already queued
+        }
         let now = Instant::now();
-        if self.out.is_empty() {
+        if was_empty {
             self.write_progress = now;
         }
-        Parser::write_message(&mut self.out, payload, opcode, true, false);
         let due = match self.last_flush {
             Some(at) if !urgent && now < at + self.limits.coalesce => at + self.limits.coalesce,
             _ => now,
@@ -341,12 +349,19 @@ impl WsSocket {
     /// The next data message, or the end of the connection. Safe to race in `select!`: state
     /// only changes between awaits.
     pub async fn recv(&mut self) -> Received {
+        let wanted_frames = self.wants_frames();
         loop {
+            if !wanted_frames && self.wants_frames() {
+                return Received::WantsFrames;
+            }
             if !self.peer_closed {
                 match self.next_buffered() {
                     Ok(Some(message)) => {
                         // the reply to it must not wait out a coalescing window
                         self.last_flush = None;
+                        if self.flush_at.is_some() {
+                            self.flush_at = Some(Instant::now());
+                        }
                         return message;
                     }
                     Ok(None) => {}
