@@ -57,8 +57,22 @@ pub struct SendInput {
     pub files: Vec<StoredFile>,
 }
 
-/// Lock stripes that order the messages of one thread; unrelated threads rarely share one.
+/// Commit queues that order the messages of one thread; unrelated threads rarely share one.
 const THREAD_LOCK_STRIPES: usize = 1024;
+
+/// A `send` waiting for its group commit.
+struct PendingSend {
+    input: NewMessageInput,
+    origin: Option<Origin>,
+    done: tokio::sync::oneshot::Sender<Result<InsertOutcome>>,
+}
+
+/// The sends of a stripe of threads waiting to be stored, and whether a committer is at work.
+#[derive(Default)]
+struct CommitQueue {
+    pending: Vec<PendingSend>,
+    committing: bool,
+}
 /// Largest thread whose members exchange presence when someone joins.
 const PRESENCE_INTRODUCTION_MAX_MEMBERS: usize = 256;
 
@@ -67,7 +81,7 @@ struct Inner {
     registry: Arc<Registry>,
     limits: Arc<Limits>,
     max_thread_members: u64,
-    thread_locks: Vec<tokio::sync::Mutex<()>>,
+    commit_queues: Vec<Mutex<CommitQueue>>,
     /// thread id -> member ids, filled on first use and dropped on every membership change.
     members: Mutex<HashMap<i64, Arc<Vec<i64>>>>,
     /// Other nodes, when several serve the same users.
@@ -97,9 +111,7 @@ impl Chat {
                 registry,
                 limits,
                 max_thread_members,
-                thread_locks: (0..THREAD_LOCK_STRIPES)
-                    .map(|_| tokio::sync::Mutex::new(()))
-                    .collect(),
+                commit_queues: (0..THREAD_LOCK_STRIPES).map(|_| Mutex::default()).collect(),
                 members: Mutex::new(HashMap::new()),
                 relay,
             }),
@@ -517,14 +529,15 @@ impl Chat {
                 })
                 .collect(),
         };
-        let _ordered = self.inner.thread_locks
-            [(thread_id.unsigned_abs() as usize) % THREAD_LOCK_STRIPES]
-            .lock()
-            .await;
-        let outcome = self
-            .db()
-            .run(move |c| queries::insert_message(c, &db_input))
-            .await?;
+        let (done, stored) = tokio::sync::oneshot::channel();
+        self.enqueue_send(PendingSend {
+            input: db_input,
+            origin,
+            done,
+        });
+        let outcome = stored
+            .await
+            .map_err(|_| DbError::Batch("the commit of this message was abandoned".into()))??;
         let (message, created) = match outcome {
             InsertOutcome::Created(m) => (m, true),
             InsertOutcome::Existing(m) => (m, false),
@@ -535,27 +548,113 @@ impl Chat {
             input.files.into_iter().for_each(|f| {
                 f.keep();
             });
-            metrics::counter!("messages_stored_total").increment(1);
         }
-        if let Some(origin) = &origin {
+        Ok((message, created))
+    }
+
+    /// Group commit: sends to threads of one stripe queue up while a committer task stores
+    /// them, and the next batch is everything that queued meanwhile, stored in one transaction.
+    /// One committer per stripe at a time is what orders a thread's messages: ids, acks and
+    /// fan-out all follow the queue. The committer is a task of its own, so a sender that goes
+    /// away mid-commit (a closed HTTP request) cannot strand the others.
+    fn enqueue_send(&self, send: PendingSend) {
+        let stripe = (send.input.thread_id.unsigned_abs() as usize) % THREAD_LOCK_STRIPES;
+        let start_committer = {
+            let mut queue = self.commit_queue(stripe);
+            queue.pending.push(send);
+            !std::mem::replace(&mut queue.committing, true)
+        };
+        if start_committer {
+            let chat = self.clone();
+            tokio::spawn(async move { chat.commit_loop(stripe).await });
+        }
+    }
+
+    fn commit_queue(&self, stripe: usize) -> std::sync::MutexGuard<'_, CommitQueue> {
+        self.inner.commit_queues[stripe]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn commit_loop(&self, stripe: usize) {
+        loop {
+            let batch = {
+                let mut queue = self.commit_queue(stripe);
+                if queue.pending.is_empty() {
+                    queue.committing = false;
+                    return;
+                }
+                std::mem::take(&mut queue.pending)
+            };
+            self.commit_batch(batch).await;
+        }
+    }
+
+    /// Stores a batch, then acks and fans out each message in order before answering its sender.
+    async fn commit_batch(&self, batch: Vec<PendingSend>) {
+        let mut inputs = Vec::with_capacity(batch.len());
+        let mut waiting = Vec::with_capacity(batch.len());
+        for send in batch {
+            inputs.push(send.input);
+            waiting.push((send.origin, send.done));
+        }
+        metrics::histogram!("message_commit_batch_size").record(inputs.len() as f64);
+        let outcomes = match self
+            .db()
+            .run(move |c| queries::insert_messages(c, &inputs))
+            .await
+        {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::error!(error = %e, "storing a batch of messages failed");
+                for (_, done) in waiting {
+                    let _ = done.send(Err(DbError::Batch(e.to_string()).into()));
+                }
+                return;
+            }
+        };
+        for ((origin, done), outcome) in waiting.into_iter().zip(outcomes) {
+            if let Ok(InsertOutcome::Created(message) | InsertOutcome::Existing(message)) = &outcome
+            {
+                self.announce_stored(
+                    message,
+                    matches!(outcome, Ok(InsertOutcome::Created(_))),
+                    origin.as_ref(),
+                )
+                .await;
+            }
+            let _ = done.send(outcome.map_err(ChatError::from));
+        }
+    }
+
+    /// The ack to the sender's connection, then (for a new message) the message to every member.
+    async fn announce_stored(&self, message: &Message, created: bool, origin: Option<&Origin>) {
+        if let Some(origin) = origin {
             self.reply(
                 origin,
                 &encode(&ServerEvent::Ack(Ack {
-                    message: Some(&message),
+                    message: Some(message),
                     ..Ack::empty(&origin.request_id)
                 })),
             );
         }
-        if created {
-            let members = self.member_ids(thread_id).await?;
-            let frame = encode(&ServerEvent::Message { message: &message });
-            let skip = Skip {
-                user: None,
-                conn: origin.as_ref().map(|o| o.conn_id),
-            };
-            self.emit_to_thread(thread_id, &members, &frame, skip);
+        if !created {
+            return;
         }
-        Ok((message, created))
+        metrics::counter!("messages_stored_total").increment(1);
+        let members = match self.member_ids(message.thread_id).await {
+            Ok(members) => members,
+            Err(e) => {
+                tracing::error!(error = %e, "could not load the members of a thread");
+                return;
+            }
+        };
+        let frame = encode(&ServerEvent::Message { message });
+        let skip = Skip {
+            user: None,
+            conn: origin.map(|o| o.conn_id),
+        };
+        self.emit_to_thread(message.thread_id, &members, &frame, skip);
     }
 
     pub async fn typing(&self, user: &User, thread_id: i64, is_typing: bool) -> Result<()> {

@@ -28,6 +28,8 @@ pub enum DbError {
     Migration(String),
     #[error("blocking task failed: {0}")]
     Blocking(String),
+    #[error("batch write failed: {0}")]
+    Batch(String),
 }
 
 impl DbError {

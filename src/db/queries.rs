@@ -317,13 +317,19 @@ pub enum InsertOutcome {
 }
 
 /// Stores a message and its attachments in one transaction, idempotent on clientMsgId.
-pub fn insert_message(conn: &mut DbConn, input: &NewMessageInput) -> Result<InsertOutcome> {
+/// Stores a batch of messages in one transaction (one commit, one fsync: group commit), in
+/// order. Each message is stored inside its own savepoint, so one that fails (a retry racing
+/// its original) is answered on its own without undoing the others.
+pub fn insert_messages(
+    conn: &mut DbConn,
+    inputs: &[NewMessageInput],
+) -> Result<Vec<Result<InsertOutcome>>> {
     enum Step {
         Created(i64),
         Existing(i64),
         NotMember,
     }
-    let find_existing = |conn: &mut DbConn| -> Result<Option<i64>> {
+    let find_existing = |conn: &mut DbConn, input: &NewMessageInput| -> Result<Option<i64>> {
         let Some(cmid) = input.client_msg_id.as_deref() else {
             return Ok(None);
         };
@@ -335,60 +341,78 @@ pub fn insert_message(conn: &mut DbConn, input: &NewMessageInput) -> Result<Inse
             .first(c)
             .optional())?)
     };
-    if let Some(id) = find_existing(conn)? {
-        return Ok(InsertOutcome::Existing(load_one(conn, id)?));
+    // retries of messages already stored are answered without writing
+    let mut existing = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        existing.push(find_existing(conn, input)?);
     }
-    let step = write_tx!(conn, c => {
-        let member = thread_members::table
-            .find((input.thread_id, input.sender_id))
-            .count()
-            .get_result::<i64>(c)?;
-        if member == 0 {
-            return Ok(Step::NotMember);
+    let steps: Vec<std::result::Result<Step, diesel::result::Error>> = write_tx!(conn, c => {
+        let mut steps = Vec::with_capacity(inputs.len());
+        for (input, existing) in inputs.iter().zip(&existing) {
+            if let Some(id) = existing {
+                steps.push(Ok(Step::Existing(*id)));
+                continue;
+            }
+            steps.push(c.transaction(|c| {
+                let member = thread_members::table
+                    .find((input.thread_id, input.sender_id))
+                    .count()
+                    .get_result::<i64>(c)?;
+                if member == 0 {
+                    return Ok(Step::NotMember);
+                }
+                let now = now();
+                let id: i64 = diesel::insert_into(messages::table)
+                    .values(NewMessage {
+                        thread_id: input.thread_id,
+                        sender_id: input.sender_id,
+                        body: input.text.as_deref(),
+                        client_msg_id: input.client_msg_id.as_deref(),
+                        created_at: now,
+                    })
+                    .returning(messages::id)
+                    .get_result(c)?;
+                if !input.attachments.is_empty() {
+                    let rows: Vec<NewAttachment> = input
+                        .attachments
+                        .iter()
+                        .map(|(url, name, content_type, size)| NewAttachment {
+                            message_id: id,
+                            url: url.clone(),
+                            name: name.clone(),
+                            content_type: content_type.clone(),
+                            size: *size,
+                        })
+                        .collect();
+                    diesel::insert_into(attachments::table).values(&rows).execute(c)?;
+                }
+                diesel::update(threads::table.find(input.thread_id))
+                    .set((threads::last_message_id.eq(id), threads::updated_at.eq(now)))
+                    .execute(c)?;
+                Ok::<_, diesel::result::Error>(Step::Created(id))
+            }));
         }
-        let now = now();
-        let id: i64 = diesel::insert_into(messages::table)
-            .values(NewMessage {
-                thread_id: input.thread_id,
-                sender_id: input.sender_id,
-                body: input.text.as_deref(),
-                client_msg_id: input.client_msg_id.as_deref(),
-                created_at: now,
-            })
-            .returning(messages::id)
-            .get_result(c)?;
-        if !input.attachments.is_empty() {
-            let rows: Vec<NewAttachment> = input
-                .attachments
-                .iter()
-                .map(|(url, name, content_type, size)| NewAttachment {
-                    message_id: id,
-                    url: url.clone(),
-                    name: name.clone(),
-                    content_type: content_type.clone(),
-                    size: *size,
-                })
-                .collect();
-            diesel::insert_into(attachments::table).values(&rows).execute(c)?;
-        }
-        diesel::update(threads::table.find(input.thread_id))
-            .set((threads::last_message_id.eq(id), threads::updated_at.eq(now)))
-            .execute(c)?;
-        Ok::<_, diesel::result::Error>(Step::Created(id))
-    });
-    let step = match step.map_err(DbError::from) {
-        // A concurrent retry with the same clientMsgId won the race: answer with its message.
-        Err(e) if e.is_unique_violation() => match find_existing(conn)? {
-            Some(id) => Step::Existing(id),
-            None => return Err(e),
-        },
-        other => other?,
-    };
-    Ok(match step {
-        Step::Created(id) => InsertOutcome::Created(load_one(conn, id)?),
-        Step::Existing(id) => InsertOutcome::Existing(load_one(conn, id)?),
-        Step::NotMember => InsertOutcome::NotMember,
+        Ok::<_, diesel::result::Error>(steps)
     })
+    .map_err(DbError::from)?;
+    let mut outcomes = Vec::with_capacity(inputs.len());
+    for (input, step) in inputs.iter().zip(steps) {
+        let step = match step.map_err(DbError::from) {
+            // A concurrent retry with the same clientMsgId won the race: answer with its message.
+            Err(e) if e.is_unique_violation() => match find_existing(conn, input)? {
+                Some(id) => Ok(Step::Existing(id)),
+                None => Err(e),
+            },
+            other => other,
+        };
+        outcomes.push(match step {
+            Ok(Step::Created(id)) => load_one(conn, id).map(InsertOutcome::Created),
+            Ok(Step::Existing(id)) => load_one(conn, id).map(InsertOutcome::Existing),
+            Ok(Step::NotMember) => Ok(InsertOutcome::NotMember),
+            Err(e) => Err(e),
+        });
+    }
+    Ok(outcomes)
 }
 
 fn load_one(conn: &mut DbConn, id: i64) -> Result<Message> {
