@@ -66,6 +66,59 @@ async fn send_acks_the_sender_and_reaches_every_other_connection_once() {
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
 }
 
+/// The same clientMsgId from several connections at once: their sends usually share one group
+/// commit, where the later ones fail on the unique index inside their own savepoints. One
+/// message is stored, every sender is acked with it, a message sent beside them is stored too,
+/// and the other member gets each message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_retries_store_one_message_and_spoil_nothing_beside_them() {
+    let app = spawn_app().await;
+    let alice = app.register("alice_race").await;
+    let bob = app.register("bob_racexx").await;
+    let carol = app.register("carol_race").await;
+    let thread = app.group(&alice, "Race", &[&bob, &carol]).await;
+    let mut senders = Vec::new();
+    for _ in 0..6 {
+        senders.push(app.connect(&alice).await);
+    }
+    let mut other = app.connect(&carol).await;
+    let mut watcher = app.connect(&bob).await;
+    for round in 0..5 {
+        let cmid = format!("race-{round}");
+        for (i, ws) in senders.iter_mut().enumerate() {
+            ws.send(json!({"type": "send", "id": i, "threadId": thread, "text": "once", "clientMsgId": cmid})).await;
+        }
+        other.send(json!({"type": "send", "id": "beside", "threadId": thread, "text": "beside"})).await;
+        let mut ids = std::collections::HashSet::new();
+        for ws in senders.iter_mut() {
+            let ack = ws.recv_type("ack").await;
+            assert_eq!(ack["message"]["clientMsgId"], cmid.as_str());
+            ids.insert(ack["message"]["id"].as_i64().unwrap());
+        }
+        assert_eq!(ids.len(), 1, "one message for one clientMsgId: {ids:?}");
+        let beside = other.recv_type("ack").await["message"]["id"].as_i64().unwrap();
+        // everything for bob was queued before his pong
+        watcher.send(json!({"type": "ping", "id": round})).await;
+        let mut seen = Vec::new();
+        loop {
+            let frame = watcher.recv().await;
+            match frame["type"].as_str() {
+                Some("message") => seen.push(frame["message"]["id"].as_i64().unwrap()),
+                Some("pong") => break,
+                _ => {}
+            }
+        }
+        seen.sort_unstable();
+        let mut expected: Vec<i64> = ids.into_iter().chain([beside]).collect();
+        expected.sort_unstable();
+        assert_eq!(seen, expected, "round {round}");
+    }
+    let (_, page) = app
+        .get_as(&bob.token, &format!("/threads/{thread}/messages?limit=100"))
+        .await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 10);
+}
+
 #[tokio::test]
 async fn every_error_code_and_the_connection_stays_usable() {
     let app = spawn_app().await;
