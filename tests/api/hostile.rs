@@ -651,3 +651,121 @@ async fn the_server_raises_its_own_open_files_limit() {
     assert_ne!(soft, "256", "{line}");
     assert_eq!(soft, hard, "{line}");
 }
+
+/// The raw reply to one upgrade request: (status, lower-cased head, JSON body). Refusals end
+/// the connection, so the reply is everything until EOF.
+async fn upgrade_reply(port: u16, method: &str, target: &str, version: u8) -> (u16, String, Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(FRAME_TIMEOUT, stream.read_to_end(&mut reply))
+        .await
+        .expect("the refusal ends the connection")
+        .unwrap();
+    let reply = String::from_utf8(reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").expect("a complete reply");
+    let status = head[9..12].parse().unwrap();
+    (
+        status,
+        head.to_lowercase(),
+        serde_json::from_str(body).unwrap(),
+    )
+}
+
+/// Upgrade requests are admitted outside the router (the connection leaves the HTTP layer), so
+/// every refusal is checked here on the wire: the contract's envelope, its status and headers.
+#[tokio::test]
+async fn refused_upgrades_get_the_envelope_and_a_closed_connection() {
+    let app = spawn_app_with(|c| c.max_connections_per_user = 1).await;
+    let user = app.register("refusedup").await;
+    let token = &user.token;
+    let cases = [
+        ("GET", "/ws".to_owned(), 13, 401, "UNAUTHORIZED"),
+        (
+            "GET",
+            "/ws?token=forged.token.here".to_owned(),
+            13,
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            "GET",
+            format!("/nowhere?token={token}"),
+            13,
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "POST",
+            format!("/ws?token={token}"),
+            13,
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        ("GET", format!("/ws?token={token}"), 8, 400, "VALIDATION"),
+    ];
+    for (method, target, version, status, code) in cases {
+        let (got, head, body) = upgrade_reply(app.port, method, &target, version).await;
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "{method} {target}: {body}"
+        );
+        assert_eq!(body["success"], false);
+        assert!(head.contains("connection: close"), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+        if status == 405 {
+            assert!(head.contains("allow: get"), "{head}");
+        }
+    }
+    let (_, _, body) = upgrade_reply(app.port, "GET", "/ws", 13).await;
+    assert_eq!(body["message"], "AccessToken Not Found");
+    let (_, _, body) = upgrade_reply(app.port, "GET", "/ws?token=forged.token.here", 13).await;
+    assert_eq!(body["message"], "Invalid AccessToken");
+
+    let _only = Raw::open(&app, token).await;
+    let (status, head, body) =
+        upgrade_reply(app.port, "GET", &format!("/ws?token={token}"), 13).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("RATE_LIMITED")));
+    assert!(head.contains("retry-after:"), "{head}");
+}
+
+/// A client may write its first frames right behind the handshake, before the 101 arrives:
+/// those bytes are read with the request and must not be lost when the socket changes hands.
+#[tokio::test]
+async fn frames_written_right_behind_the_handshake_are_served() {
+    let app = spawn_app().await;
+    let user = app.register("eagerclnt").await;
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let mut bytes = format!(
+        "GET /ws?token={} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        user.token
+    )
+    .into_bytes();
+    bytes.extend(frame(true, 1, br#"{"type":"ping","id":"early"}"#, true, 0));
+    stream.write_all(&bytes).await.unwrap();
+    let mut raw = Raw {
+        stream,
+        buf: Vec::new(),
+    };
+    loop {
+        if let Some(end) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            assert!(raw.buf.starts_with(b"HTTP/1.1 101"));
+            raw.buf.drain(..end + 4);
+            break;
+        }
+        assert!(raw.fill().await, "the handshake reply");
+    }
+    assert_eq!(raw.next_text().await["type"], "ready");
+    let pong = raw.next_text().await;
+    assert_eq!(
+        (pong["type"].as_str(), pong["id"].as_str()),
+        (Some("pong"), Some("early"))
+    );
+}

@@ -88,7 +88,9 @@ async fn racing_retries_store_one_message_and_spoil_nothing_beside_them() {
         for (i, ws) in senders.iter_mut().enumerate() {
             ws.send(json!({"type": "send", "id": i, "threadId": thread, "text": "once", "clientMsgId": cmid})).await;
         }
-        other.send(json!({"type": "send", "id": "beside", "threadId": thread, "text": "beside"})).await;
+        other
+            .send(json!({"type": "send", "id": "beside", "threadId": thread, "text": "beside"}))
+            .await;
         let mut ids = std::collections::HashSet::new();
         for ws in senders.iter_mut() {
             let ack = ws.recv_type("ack").await;
@@ -96,7 +98,9 @@ async fn racing_retries_store_one_message_and_spoil_nothing_beside_them() {
             ids.insert(ack["message"]["id"].as_i64().unwrap());
         }
         assert_eq!(ids.len(), 1, "one message for one clientMsgId: {ids:?}");
-        let beside = other.recv_type("ack").await["message"]["id"].as_i64().unwrap();
+        let beside = other.recv_type("ack").await["message"]["id"]
+            .as_i64()
+            .unwrap();
         // everything for bob was queued before his pong
         watcher.send(json!({"type": "ping", "id": round})).await;
         let mut seen = Vec::new();
