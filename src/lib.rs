@@ -232,7 +232,6 @@ impl Application {
                 let app = app().into_factory().map_err(|err| err.error_response());
                 HttpService::build()
                     .client_request_timeout(Duration::from_secs(30))
-                    .client_disconnect_timeout(ws::transport::CLIENT_DISCONNECT_TIMEOUT)
                     .tcp_nodelay(true)
                     .local_addr(local_addr)
                     .upgrade(upgrade)

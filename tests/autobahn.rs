@@ -70,11 +70,7 @@ async fn autobahn_sections_1_to_7_pass_against_the_connection_layer() {
             });
             let plain =
                 fn_service(|_: Request| async { Ok::<_, actix_web::Error>(Response::not_found()) });
-            HttpService::build()
-                .client_disconnect_timeout(transport::CLIENT_DISCONNECT_TIMEOUT)
-                .upgrade(upgrade)
-                .finish(plain)
-                .tcp()
+            HttpService::build().upgrade(upgrade).finish(plain).tcp()
         })
         .expect("listen")
         .run();

@@ -28,10 +28,6 @@ use tokio::time::{sleep_until, timeout, Instant, Interval};
 pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// After our close frame, how long the peer has to answer with its own before TCP is closed.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// For the HTTP server that mounts this layer: HTTP replies to unread request bodies close at
-/// once instead of lingering for the peer. (413 replies still arrive: actix answers
-/// `Expect: 100-continue` before any body is sent.)
-pub const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::ZERO;
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 4096;
 /// Output held per socket before it stops taking frames (see [`WsSocket::wants_frames`]).
