@@ -42,9 +42,11 @@ fn handshake_error(err: actix_http::ws::HandshakeError) -> ApiError {
     ApiError::validation(format!("WebSocket handshake failed: {err}"))
 }
 
+/// The per-user connection cap is a rate limit like the others: `RATE_LIMITS=off` lifts it.
 fn admit_user(state: &AppState, auth: &AuthUser) -> Result<(), ApiError> {
-    if state.chat.registry().connections_of(auth.user.id) as u64
-        >= state.config.max_connections_per_user
+    if state.config.rate_limits_enabled()
+        && state.chat.registry().connections_of(auth.user.id) as u64
+            >= state.config.max_connections_per_user
     {
         return Err(
             ApiError::rate_limited(5).with_message("Too many open connections for this user")

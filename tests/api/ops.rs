@@ -352,7 +352,11 @@ async fn check_reports_what_the_node_runs_on() {
 
 #[tokio::test]
 async fn connections_per_user_are_capped() {
-    let app = spawn_app_with(|c| c.max_connections_per_user = 2).await;
+    let app = spawn_app_with(|c| {
+        c.max_connections_per_user = 2;
+        c.rate_limits = Switch::On;
+    })
+    .await;
     let user = app.register("manyconns").await;
     let _one = app.connect(&user).await;
     let _two = app.connect(&user).await;
@@ -367,6 +371,14 @@ async fn connections_per_user_are_capped() {
     drop(_two);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _again = app.connect(&user).await;
+
+    // a load test with one account: RATE_LIMITS=off lifts the cap with the other limits
+    let open = spawn_app_with(|c| c.max_connections_per_user = 2).await;
+    let user = open.register("loadtester").await;
+    let mut sockets = Vec::new();
+    for _ in 0..5 {
+        sockets.push(open.connect(&user).await);
+    }
 }
 
 #[tokio::test]
