@@ -680,7 +680,11 @@ async fn upgrade_reply(port: u16, method: &str, target: &str, version: u8) -> (u
 /// every refusal is checked here on the wire: the contract's envelope, its status and headers.
 #[tokio::test]
 async fn refused_upgrades_get_the_envelope_and_a_closed_connection() {
-    let app = spawn_app_with(|c| c.max_connections_per_user = 1).await;
+    let app = spawn_app_with(|c| {
+        c.max_connections_per_user = 1;
+        c.rate_limits = chat_server::config::Switch::On;
+    })
+    .await;
     let user = app.register("refusedup").await;
     let token = &user.token;
     let cases = [
