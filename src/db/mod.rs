@@ -7,7 +7,6 @@ pub mod models;
 pub mod queries;
 pub mod schema;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -101,30 +100,21 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 }
 
 #[derive(Clone)]
-enum Pools {
+pub enum Db {
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
     Pg(Pool<ConnectionManager<PgConnection>>),
-}
-
-/// The connection pool, and a gate that lets only as many jobs onto the blocking pool as there
-/// are connections: the rest wait as cheap futures, not as parked threads (a burst of 10,000
-/// WebSocket logins would otherwise start hundreds of threads to wait on 8 connections).
-#[derive(Clone)]
-pub struct Db {
-    pools: Pools,
-    gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
     /// Connects, applies pending migrations, and returns the pool.
     pub fn connect(url: &str) -> Result<Db, DbError> {
         let is_pg = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        let pools = if is_pg {
+        let db = if is_pg {
             let pool = Pool::builder()
                 .max_size(16)
                 .connection_timeout(Duration::from_secs(10))
                 .build(ConnectionManager::<PgConnection>::new(url))?;
-            Pools::Pg(pool)
+            Db::Pg(pool)
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             // WAL is a property of the file: set it once, before the pool opens its connections.
@@ -137,15 +127,7 @@ impl Db {
                 .connection_timeout(Duration::from_secs(10))
                 .connection_customizer(Box::new(SqlitePragmas))
                 .build(ConnectionManager::<SqliteConnection>::new(path))?;
-            Pools::Sqlite(pool)
-        };
-        let size = match &pools {
-            Pools::Sqlite(p) => p.max_size(),
-            Pools::Pg(p) => p.max_size(),
-        };
-        let db = Db {
-            pools,
-            gate: Arc::new(tokio::sync::Semaphore::new(size as usize)),
+            Db::Sqlite(pool)
         };
         let mut conn = db.get()?;
         let result = match &mut conn {
@@ -163,24 +145,24 @@ impl Db {
     }
 
     pub fn kind(&self) -> &'static str {
-        match self.pools {
-            Pools::Sqlite(_) => "sqlite",
-            Pools::Pg(_) => "postgres",
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Pg(_) => "postgres",
         }
     }
 
     pub fn connections_in_use(&self) -> u32 {
-        let state = match &self.pools {
-            Pools::Sqlite(p) => p.state(),
-            Pools::Pg(p) => p.state(),
+        let state = match self {
+            Db::Sqlite(p) => p.state(),
+            Db::Pg(p) => p.state(),
         };
         state.connections - state.idle_connections
     }
 
     pub fn get(&self) -> Result<DbConn, DbError> {
-        Ok(match &self.pools {
-            Pools::Sqlite(p) => DbConn::Sqlite(p.get()?),
-            Pools::Pg(p) => DbConn::Pg(p.get()?),
+        Ok(match self {
+            Db::Sqlite(p) => DbConn::Sqlite(p.get()?),
+            Db::Pg(p) => DbConn::Pg(p.get()?),
         })
     }
 
@@ -191,15 +173,8 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let permit = self
-            .gate
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| E::from(DbError::Blocking(e.to_string())))?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
             let mut conn = db.get()?;
             work(&mut conn)
         })
