@@ -13,7 +13,7 @@ use super::transport::{self, Ending, Received, WsSocket};
 use crate::auth::AuthUser;
 use crate::chat::events::{encode, Ack, ServerEvent};
 use crate::chat::{Chat, ChatError, Origin, SendInput};
-use crate::registry::{ConnHandle, Frame, Next, Outbox, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+use crate::registry::{ConnHandle, Frame, Next, Outbox, CLOSE_GOING_AWAY};
 use crate::validate;
 
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
@@ -26,10 +26,10 @@ fn next_conn_id() -> u64 {
     seed | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF)
 }
 
-/// The text of the close frame for the chat layer's own codes and the connection layer's.
+/// The text of the close frame for the chat layer's own codes and the connection layer's (whose
+/// 1013 is also the chat layer's slow consumer).
 fn close_text(code: u16) -> &'static str {
     match code {
-        CLOSE_SLOW_CONSUMER => "slow consumer: reconnect and sync",
         CLOSE_GOING_AWAY => "server shutting down",
         CLOSE_TOKEN_EXPIRED => "token expired",
         other => transport::violation_text(other),

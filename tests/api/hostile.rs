@@ -43,12 +43,18 @@ struct Raw {
 
 impl Raw {
     async fn open(app: &TestApp, token: &str) -> Raw {
+        let mut raw = Raw::upgrade(app, token, &[]).await;
+        assert_eq!(raw.next_text().await["type"], "ready");
+        raw
+    }
+
+    /// Writes the upgrade request, with `then` right behind it in the same write, and reads
+    /// the 101 reply.
+    async fn upgrade(app: &TestApp, token: &str, then: &[u8]) -> Raw {
         let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
-        let request = format!(
-            "GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut bytes = upgrade_request("GET", &format!("/ws?token={token}"), 13).into_bytes();
+        bytes.extend_from_slice(then);
+        stream.write_all(&bytes).await.unwrap();
         let mut raw = Raw {
             stream,
             buf: Vec::new(),
@@ -58,12 +64,10 @@ impl Raw {
                 let head = String::from_utf8_lossy(&raw.buf[..end]).to_string();
                 assert!(head.starts_with("HTTP/1.1 101"), "{head}");
                 raw.buf.drain(..end + 4);
-                break;
+                return raw;
             }
-            raw.fill().await;
+            assert!(raw.fill().await, "the handshake reply");
         }
-        assert_eq!(raw.next_text().await["type"], "ready");
-        raw
     }
 
     async fn fill(&mut self) -> bool {
@@ -652,14 +656,19 @@ async fn the_server_raises_its_own_open_files_limit() {
     assert_eq!(soft, hard, "{line}");
 }
 
+/// A WebSocket upgrade request, as a browser would write it.
+fn upgrade_request(method: &str, target: &str, version: u8) -> String {
+    format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+    )
+}
+
 /// The raw reply to one upgrade request: (status, lower-cased head, JSON body). Refusals end
 /// the connection, so the reply is everything until EOF.
 async fn upgrade_reply(port: u16, method: &str, target: &str, version: u8) -> (u16, String, Value) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: {version}\r\n\r\n"
-    );
+    let request = upgrade_request(method, target, version);
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut reply = Vec::new();
     tokio::time::timeout(FRAME_TIMEOUT, stream.read_to_end(&mut reply))
@@ -745,27 +754,8 @@ async fn refused_upgrades_get_the_envelope_and_a_closed_connection() {
 async fn frames_written_right_behind_the_handshake_are_served() {
     let app = spawn_app().await;
     let user = app.register("eagerclnt").await;
-    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
-    let mut bytes = format!(
-        "GET /ws?token={} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        user.token
-    )
-    .into_bytes();
-    bytes.extend(frame(true, 1, br#"{"type":"ping","id":"early"}"#, true, 0));
-    stream.write_all(&bytes).await.unwrap();
-    let mut raw = Raw {
-        stream,
-        buf: Vec::new(),
-    };
-    loop {
-        if let Some(end) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            assert!(raw.buf.starts_with(b"HTTP/1.1 101"));
-            raw.buf.drain(..end + 4);
-            break;
-        }
-        assert!(raw.fill().await, "the handshake reply");
-    }
+    let ping = frame(true, 1, br#"{"type":"ping","id":"early"}"#, true, 0);
+    let mut raw = Raw::upgrade(&app, &user.token, &ping).await;
     assert_eq!(raw.next_text().await["type"], "ready");
     let pong = raw.next_text().await;
     assert_eq!(
