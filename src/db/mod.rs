@@ -108,8 +108,7 @@ pub enum Db {
 impl Db {
     /// Connects, applies pending migrations, and returns the pool.
     pub fn connect(url: &str) -> Result<Db, DbError> {
-        let is_pg = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        let db = if is_pg {
+        let db = if Db::is_postgres_url(url) {
             let pool = Pool::builder()
                 .max_size(16)
                 .connection_timeout(Duration::from_secs(10))
@@ -142,6 +141,10 @@ impl Db {
         };
         result.map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(db)
+    }
+
+    pub fn is_postgres_url(url: &str) -> bool {
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
     }
 
     pub fn kind(&self) -> &'static str {

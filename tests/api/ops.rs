@@ -327,10 +327,35 @@ async fn check_reports_what_the_node_runs_on() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
+    // --check changes nothing: pending migrations are counted, not run, no file is created
     assert!(
-        text.contains("database: sqlite") && text.contains("0 pending"),
+        text.contains("database: sqlite, 0 migrations applied, 1 pending"),
         "{text}"
     );
+    assert!(
+        !dir.path().join("chat.db").exists(),
+        "--check created the database"
+    );
+    drop(chat_server::db::Db::connect(&dir.path().join("chat.db").to_string_lossy()).unwrap());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .arg("--check")
+        .env("DATA_DIR", dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 migrations applied, 0 pending"), "{text}");
+    let missing = dir.path().join("not-yet");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .arg("--check")
+        .env("DATA_DIR", &missing)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!missing.exists(), "--check created the data dir");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .arg("--check")
         .env("DATA_DIR", dir.path())
