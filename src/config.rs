@@ -51,6 +51,12 @@ pub struct Config {
     #[arg(long, env = "UPLOAD_DIR")]
     pub upload_dir: Option<PathBuf>,
 
+    /// Seconds a file in the upload dir must have been left unmodified before the start-up
+    /// sweep may delete it as an orphan: younger ones may be uploads or commits in progress on
+    /// other nodes sharing UPLOAD_DIR.
+    #[arg(long, env = "UPLOAD_SWEEP_MIN_AGE_SECS", default_value_t = 900)]
+    pub upload_sweep_min_age_secs: u64,
+
     /// The browser client served at `/`.
     #[arg(long, env = "STATIC_DIR", default_value = "./static")]
     pub static_dir: PathBuf,

@@ -106,6 +106,31 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> 
     socket.listen(LISTEN_BACKLOG)?.into_std()
 }
 
+/// Deletes uploads no row refers to (see [`Storage::sweep`]) and says how many in the log.
+async fn sweep_uploads(storage: &Storage, db: &Db, min_age: Duration) {
+    let (storage, db) = (storage.clone(), db.clone());
+    let swept = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get()?;
+        storage.sweep(min_age, |urls| {
+            db::queries::referenced_upload_urls(&mut conn, urls)
+        })
+    })
+    .await;
+    match swept {
+        Ok(Ok(report)) => tracing::info!(
+            orphans = report.orphans,
+            temporary = report.temporary,
+            too_recent = report.too_recent,
+            min_age_secs = min_age.as_secs(),
+            "upload sweep: deleted {} orphan and {} temporary files",
+            report.orphans,
+            report.temporary
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "upload sweep stopped: database unavailable"),
+        Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
+    }
+}
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -135,6 +160,16 @@ impl Application {
             .await
             .map_err(|e| StartupError::Database(db::DbError::Blocking(e.to_string())))??;
         let db_kind = db.kind();
+        let min_age = Duration::from_secs(config.upload_sweep_min_age_secs);
+        sweep_uploads(&storage, &db, min_age).await;
+        if !min_age.is_zero() {
+            // what a crash just before this start left is too young now: judge it once it is not
+            let (storage, db) = (storage.clone(), db.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(min_age).await;
+                sweep_uploads(&storage, &db, min_age).await;
+            });
+        }
         let registry = Arc::new(Registry::new());
         let relay = match &config.redis_url {
             Some(url) => Some(

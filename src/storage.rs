@@ -1,7 +1,9 @@
 //! Uploads on disk: type judged by the bytes, random server-made names, written to a temporary
 //! file and renamed into place only once complete, so no half-written file is ever served.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use futures_util::{Stream, StreamExt};
 use rand::RngCore;
@@ -103,12 +105,19 @@ fn random_name() -> String {
     hex::encode(bytes)
 }
 
-/// Keeps a file name readable but harmless: no path, no control characters, bounded length.
+/// The bidirectional embeddings, overrides and isolates: in a name they can make `gnp.exe`
+/// display as `exe.png`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Keeps a file name readable but harmless: no path, no control characters, no bidirectional
+/// controls, bounded length.
 pub fn clean_display_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
         .chars()
-        .filter(|c| !c.is_control() && *c != '\u{2028}' && *c != '\u{2029}')
+        .filter(|c| !c.is_control() && *c != '\u{2028}' && *c != '\u{2029}' && !is_bidi_control(*c))
         .take(200)
         .collect();
     let trimmed = cleaned.trim().trim_start_matches('.');
@@ -120,13 +129,11 @@ pub fn clean_display_name(raw: &str) -> String {
 }
 
 impl Storage {
-    /// Creates the upload folders and clears temporary files a crash may have left.
+    /// Creates the upload folders. What a crash left behind goes in [`Storage::sweep`], which
+    /// needs the database.
     pub fn open(root: &Path) -> std::io::Result<Storage> {
         for dir in ["avatars", "attachments", "tmp"] {
             std::fs::create_dir_all(root.join(dir))?;
-        }
-        for entry in std::fs::read_dir(root.join("tmp"))?.flatten() {
-            let _ = std::fs::remove_file(entry.path());
         }
         Ok(Storage {
             root: root.to_path_buf(),
@@ -222,6 +229,108 @@ impl Storage {
     }
 }
 
+/// What a start-up sweep deleted, and what it left because it was too recent to judge.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Files in avatars/ and attachments/ that no row refers to.
+    pub orphans: usize,
+    /// Leftovers of uploads that never completed, in tmp/.
+    pub temporary: usize,
+    /// Unreferenced or temporary files younger than the minimum age, left alone.
+    pub too_recent: usize,
+}
+
+/// How many stored files are looked up in the database at once.
+const SWEEP_BATCH: usize = 500;
+
+/// Regular files in `dir` with whether each was last modified at least `min_age` ago.
+fn files_with_age(dir: &Path, min_age: Duration) -> Vec<(PathBuf, String, bool)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %dir.display(), "upload sweep: cannot list");
+            return Vec::new();
+        }
+    };
+    let now = SystemTime::now();
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            if !meta.is_file() {
+                return None;
+            }
+            // a modification time in the future counts as young
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= min_age);
+            let name = entry.file_name().into_string().ok()?;
+            Some((entry.path(), name, old))
+        })
+        .collect()
+}
+
+fn remove(path: &Path) -> bool {
+    match std::fs::remove_file(path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "upload sweep: cannot delete");
+            false
+        }
+    }
+}
+
+impl Storage {
+    /// Deletes what a crash or a lost commit left behind: files in avatars/ and attachments/
+    /// whose URL `referenced` does not return (it gets the URLs in batches and answers those a
+    /// row refers to), and everything in tmp/. Only files unmodified for `min_age`: a younger
+    /// one may be an upload or a commit in progress on another node sharing this directory.
+    /// Synchronous (directory walks and the lookups): run it on the blocking pool.
+    pub fn sweep<E>(
+        &self,
+        min_age: Duration,
+        mut referenced: impl FnMut(&[String]) -> Result<HashSet<String>, E>,
+    ) -> Result<SweepReport, E> {
+        let mut report = SweepReport::default();
+        for (path, _, old) in files_with_age(&self.root.join("tmp"), min_age) {
+            if !old {
+                report.too_recent += 1;
+            } else if remove(&path) {
+                report.temporary += 1;
+            }
+        }
+        for kind in [Kind::Avatars, Kind::Attachments] {
+            let mut candidates = Vec::new();
+            for (path, name, old) in files_with_age(&self.root.join(kind.dir()), min_age) {
+                let url = format!("/uploads/{}/{}", kind.dir(), name);
+                // only names this module makes: anything else someone put there is left alone
+                if self.path_for_url(&url).is_none() {
+                    continue;
+                }
+                candidates.push((url, path, old));
+            }
+            for batch in candidates.chunks(SWEEP_BATCH) {
+                let urls: Vec<String> = batch.iter().map(|(url, _, _)| url.clone()).collect();
+                let in_use = referenced(&urls)?;
+                for (url, path, old) in batch {
+                    if in_use.contains(url) {
+                        continue;
+                    }
+                    if !old {
+                        report.too_recent += 1;
+                    } else if remove(path) {
+                        report.orphans += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
 /// The stored extension for a non-image attachment: from its name when harmless, else `bin`.
 pub fn attachment_extension(display_name: &str) -> String {
     let ext = display_name
@@ -240,5 +349,27 @@ pub fn attachment_extension(display_name: &str) -> String {
             }
         }
         _ => "bin".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_lose_bidi_controls_but_keep_joiners() {
+        assert_eq!(clean_display_name("\u{202E}gnp.exe"), "gnp.exe");
+        assert_eq!(
+            clean_display_name(
+                "\u{2066}a\u{2067}b\u{2068}c\u{2069}\u{202A}\u{202B}\u{202C}\u{202D}.txt"
+            ),
+            "abc.txt"
+        );
+        assert_eq!(clean_display_name("\u{202E}"), "file");
+        assert_eq!(
+            clean_display_name("👩\u{200D}💻\u{FE0F}.png"),
+            "👩\u{200D}💻\u{FE0F}.png"
+        );
+        assert_eq!(clean_display_name("../../etc/passwd"), "passwd");
     }
 }

@@ -63,6 +63,8 @@ const THREAD_LOCK_STRIPES: usize = 1024;
 /// A `send` waiting for its group commit.
 struct PendingSend {
     input: NewMessageInput,
+    /// The files of `input.attachments`: the committer keeps or deletes them by the outcome.
+    files: Vec<StoredFile>,
     origin: Option<Origin>,
     done: tokio::sync::oneshot::Sender<Result<InsertOutcome>>,
 }
@@ -530,8 +532,11 @@ impl Chat {
                 .collect(),
         };
         let (done, stored) = tokio::sync::oneshot::channel();
+        // From here the files follow the commit, not this future: a handler dropped mid-commit
+        // (a client reset) must not delete what the committer goes on to store.
         self.enqueue_send(PendingSend {
             input: db_input,
+            files: input.files,
             origin,
             done,
         });
@@ -543,12 +548,6 @@ impl Chat {
             InsertOutcome::Existing(m) => (m, false),
             InsertOutcome::NotMember => return Err(self.not_member_or_missing(thread_id).await),
         };
-        if created {
-            // the files now belong to the stored message
-            input.files.into_iter().for_each(|f| {
-                f.keep();
-            });
-        }
         Ok((message, created))
     }
 
@@ -593,15 +592,23 @@ impl Chat {
     /// Stores a batch, then acks and fans out each message in order before answering its sender.
     async fn commit_batch(&self, batch: Vec<PendingSend>) {
         let mut inputs = Vec::with_capacity(batch.len());
+        let mut files = Vec::with_capacity(batch.len());
         let mut waiting = Vec::with_capacity(batch.len());
         for send in batch {
             inputs.push(send.input);
+            files.push(send.files);
             waiting.push((send.origin, send.done));
         }
         metrics::histogram!("message_commit_batch_size").record(inputs.len() as f64);
+        // The files are settled in the same blocking task as the transaction: once started it
+        // runs to its end whatever happens to the futures awaiting it.
         let outcomes = match self
             .db()
-            .run(move |c| queries::insert_messages(c, &inputs))
+            .run(move |c| {
+                let outcomes = queries::insert_messages(c, &inputs);
+                settle_files(c, &outcomes, files);
+                outcomes
+            })
             .await
         {
             Ok(outcomes) => outcomes,
@@ -804,6 +811,52 @@ impl Chat {
         }
         if self.online_among(&[user_id]).await.is_empty() {
             self.announce_presence(user_id, false).await;
+        }
+    }
+}
+
+/// Keeps the files of the messages the batch stored and deletes the others. When an outcome is
+/// unknown (the commit or a later read failed), the database says which rows exist; when it
+/// cannot say, the files stay, for the start-up sweep to judge.
+fn settle_files(
+    conn: &mut crate::db::DbConn,
+    outcomes: &std::result::Result<Vec<std::result::Result<InsertOutcome, DbError>>, DbError>,
+    files: Vec<Vec<StoredFile>>,
+) {
+    let stored: Vec<Option<bool>> = match outcomes {
+        Ok(outcomes) => outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                Ok(InsertOutcome::Created(_)) => Some(true),
+                // nothing of this send was written: a retry's original, or no member
+                Ok(InsertOutcome::Existing(_) | InsertOutcome::NotMember) => Some(false),
+                Err(_) => None,
+            })
+            .collect(),
+        Err(_) => vec![None; files.len()],
+    };
+    for (stored, files) in stored.into_iter().zip(files) {
+        if files.is_empty() {
+            continue;
+        }
+        let keep: Vec<bool> = match stored {
+            Some(stored) => vec![stored; files.len()],
+            None => {
+                let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
+                match queries::referenced_upload_urls(conn, &urls) {
+                    Ok(found) => urls.iter().map(|u| found.contains(u)).collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot tell whether attachments were stored; keeping them");
+                        vec![true; files.len()]
+                    }
+                }
+            }
+        };
+        for (file, keep) in files.into_iter().zip(keep) {
+            if keep {
+                file.keep();
+            }
+            // dropped otherwise, which deletes it
         }
     }
 }

@@ -160,6 +160,20 @@ fn multipart_error(e: actix_multipart::MultipartError) -> ApiError {
     ApiError::validation(format!("Malformed multipart body: {e}"))
 }
 
+/// The part's file name, which makes it a file: `filename*` (RFC 5987, preferred as RFC 6266
+/// says) or `filename`. A part with only `filename*` is a file as much as one with `filename`.
+fn file_name(cd: &header::ContentDisposition) -> Option<String> {
+    if let Some(ext) = cd.get_filename_ext() {
+        let name = match &ext.charset {
+            header::Charset::Iso_8859_1 => ext.value.iter().map(|&b| char::from(b)).collect(),
+            // UTF-8, and charsets we do not know: a name is for display only
+            _ => String::from_utf8_lossy(&ext.value).into_owned(),
+        };
+        return Some(name);
+    }
+    cd.get_filename().map(str::to_owned)
+}
+
 async fn read_multipart(
     multipart: &mut Parts,
     storage: &Storage,
@@ -180,9 +194,7 @@ async fn read_multipart(
             )));
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let file_name = field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename().map(str::to_owned));
+        let file_name = field.content_disposition().and_then(file_name);
         match file_name {
             Some(file_name) => {
                 let Some(rule) = file_rules.iter().find(|r| r.field == name) else {

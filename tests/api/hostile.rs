@@ -255,6 +255,8 @@ fn start_server_with(dir: &std::path::Path, port: u16, rate_limits: &str) -> Rea
             .env("BCRYPT_COST", "4")
             .env("RATE_LIMITS", rate_limits)
             .env("RUST_LOG", "warn")
+            // one node, restarted at once after a kill: sweep its leftovers without waiting
+            .env("UPLOAD_SWEEP_MIN_AGE_SECS", "0")
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .stdout(Stdio::null())

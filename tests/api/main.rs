@@ -9,4 +9,5 @@ mod helpers;
 mod hostile;
 mod ops;
 mod threads;
+mod uploads;
 mod ws;

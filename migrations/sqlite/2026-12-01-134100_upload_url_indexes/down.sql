@@ -1,0 +1,2 @@
+DROP INDEX users_avatar_url_idx;
+DROP INDEX attachments_url_idx;
