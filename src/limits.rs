@@ -18,6 +18,8 @@ const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 const AUTH_PER_MINUTE: f64 = 60.0;
 const SEND_RATE_PER_SEC: f64 = 30.0;
 const SEND_BURST: f64 = 60.0;
+/// Creating threads and adding members: 20 a minute per user.
+const THREADS_PER_MINUTE: f64 = 20.0;
 /// Past this many tracked keys, stale entries are swept before adding another.
 const SWEEP_AT: usize = 10_000;
 const SHARDS: usize = 64;
@@ -73,6 +75,7 @@ pub struct Limits {
     auth_by_addr: Mutex<HashMap<IpAddr, Bucket>>,
     failed_logins: Mutex<HashMap<String, Vec<Instant>>>,
     sends: Vec<Mutex<HashMap<i64, Bucket>>>,
+    thread_changes: Vec<Mutex<HashMap<i64, Bucket>>>,
 }
 
 impl Limits {
@@ -88,6 +91,7 @@ impl Limits {
             auth_by_addr: Mutex::new(HashMap::new()),
             failed_logins: Mutex::new(HashMap::new()),
             sends: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            thread_changes: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
@@ -207,5 +211,27 @@ impl Limits {
         }
         let shard = &self.sends[(user_id.unsigned_abs() as usize) % SHARDS];
         take_from(shard, user_id, SEND_RATE_PER_SEC, SEND_BURST)
+    }
+
+    /// One budget per user for creating threads and adding members (each gives other users
+    /// a row and a `thread` frame). On refusal: the whole seconds to wait.
+    pub async fn check_thread_change(&self, user_id: i64) -> Result<(), u64> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let (rate, capacity) = (THREADS_PER_MINUTE / 60.0, THREADS_PER_MINUTE);
+        if let Some(shared) = &self.shared {
+            match shared
+                .take_token(&format!("threads:{user_id}"), rate, capacity)
+                .await
+            {
+                Ok(taken) => return taken,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limits: redis unavailable, limiting per node")
+                }
+            }
+        }
+        let shard = &self.thread_changes[(user_id.unsigned_abs() as usize) % SHARDS];
+        take_from(shard, user_id, rate, capacity)
     }
 }

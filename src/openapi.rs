@@ -23,6 +23,7 @@ use crate::http;
         http::threads::list,
         http::threads::create,
         http::threads::get,
+        http::threads::rename,
         http::threads::add_member,
         http::threads::remove_member,
         http::threads::messages,

@@ -74,6 +74,15 @@ pub enum Target {
     Users(Vec<i64>),
     /// Not a frame: a thread's membership changed, drop cached member lists.
     ForgetMembers(i64),
+    /// Not a frame: some `ForgetMembers` of this node never went out; drop every cached list.
+    ForgetAll,
+}
+
+impl Target {
+    /// Invalidations must never be lost silently: a lost one is made up for by `ForgetAll`.
+    fn invalidates(&self) -> bool {
+        matches!(self, Target::ForgetMembers(_) | Target::ForgetAll)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +106,9 @@ pub trait RelayHooks: Send + Sync + 'static {
     fn local_users(&self) -> Vec<i64>;
     /// Users whose node died: offline unless connected somewhere else.
     fn users_gone(&self, users: Vec<i64>) -> BoxFuture<'_, ()>;
+    /// The subscription is (re)established: whatever was published while it was down (member
+    /// list invalidations included) is lost, so anything cached from other nodes' events goes.
+    fn resubscribed(&self);
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -106,10 +118,18 @@ pub struct RedisRelay {
     prefix: String,
     client: redis::Client,
     conn: Mutex<Option<MultiplexedConnection>>,
-    publish_tx: mpsc::Sender<String>,
-    publish_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    publish_tx: mpsc::Sender<Outgoing>,
+    publish_rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     subscribed: AtomicBool,
     dropped: AtomicU64,
+    /// An invalidation of this node was dropped: a `ForgetAll` is owed to the other nodes.
+    invalidation_lost: AtomicBool,
+}
+
+/// A serialized envelope waiting for the publisher.
+struct Outgoing {
+    payload: String,
+    invalidates: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +162,7 @@ impl RedisRelay {
             publish_rx: Mutex::new(Some(publish_rx)),
             subscribed: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            invalidation_lost: AtomicBool::new(false),
         }))
     }
 
@@ -205,9 +226,46 @@ impl RedisRelay {
         let Ok(payload) = serde_json::to_string(envelope) else {
             return;
         };
-        if self.publish_tx.try_send(payload).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("relay_dropped_events_total").increment(1);
+        let invalidates = envelope.target.invalidates();
+        if self
+            .publish_tx
+            .try_send(Outgoing {
+                payload,
+                invalidates,
+            })
+            .is_err()
+        {
+            self.count_dropped(invalidates);
+        }
+    }
+
+    fn count_dropped(&self, invalidates: bool) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("relay_dropped_events_total").increment(1);
+        if invalidates {
+            self.invalidation_lost.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Publishes the `ForgetAll` owed for dropped invalidations, if any.
+    async fn settle_lost_invalidations(&self) {
+        if !self.invalidation_lost.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let envelope = Envelope {
+            node: self.node_id.clone(),
+            target: Target::ForgetAll,
+            skip_user: None,
+            skip_conn: None,
+            frame: None,
+        };
+        let (channel, payload) = (self.channel(), serde_json::to_string(&envelope));
+        let Ok(payload) = payload else { return };
+        let sent = self
+            .run(|mut c| async move { c.publish::<_, _, i64>(channel, payload).await })
+            .await;
+        if sent.is_err() {
+            self.invalidation_lost.store(true, Ordering::Relaxed);
         }
     }
 
@@ -225,9 +283,14 @@ impl RedisRelay {
         tokio::spawn(self.clone().heartbeat(hooks));
     }
 
-    async fn publisher(self: Arc<Self>, mut rx: mpsc::Receiver<String>) {
+    async fn publisher(self: Arc<Self>, mut rx: mpsc::Receiver<Outgoing>) {
         let channel = self.channel();
-        while let Some(payload) = rx.recv().await {
+        while let Some(Outgoing {
+            payload,
+            invalidates,
+        }) = rx.recv().await
+        {
+            self.settle_lost_invalidations().await;
             let mut backoff = Duration::from_millis(100);
             // keep order: retry this event until it goes out or the queue is needed for newer ones
             loop {
@@ -241,7 +304,7 @@ impl RedisRelay {
                     Err(e) => {
                         tracing::warn!(error = %e, "relay publish failed; retrying");
                         if rx.len() > PUBLISH_QUEUE / 2 {
-                            self.dropped.fetch_add(1, Ordering::Relaxed);
+                            self.count_dropped(invalidates);
                             break;
                         }
                         tokio::time::sleep(backoff).await;
@@ -270,6 +333,8 @@ impl RedisRelay {
     async fn subscribe_once(&self, hooks: &Arc<dyn RelayHooks>) -> Result<()> {
         let mut pubsub = timed(self.client.get_async_pubsub()).await?;
         timed(pubsub.subscribe(self.channel())).await?;
+        // from here on every invalidation reaches us; none from before can be trusted to have
+        hooks.resubscribed();
         self.subscribed.store(true, Ordering::Relaxed);
         tracing::info!(node = %self.node_id, "relay subscribed");
         let mut stream = pubsub.on_message();
@@ -291,6 +356,7 @@ impl RedisRelay {
         let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
         loop {
             tick.tick().await;
+            self.settle_lost_invalidations().await;
             if let Err(e) = self.beat().await {
                 tracing::warn!(error = %e, "relay heartbeat failed");
                 continue;

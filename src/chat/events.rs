@@ -42,13 +42,6 @@ pub enum ServerEvent<'a> {
     Thread {
         thread: &'a Thread,
     },
-    /// Extension: a group's member list changed (someone joined, left or was removed).
-    #[serde(rename_all = "camelCase")]
-    Members {
-        thread_id: i64,
-        owner_id: Option<i64>,
-        members: &'a [User],
-    },
     /// Extension: the receiver is no longer a member of this thread.
     #[serde(rename_all = "camelCase")]
     Removed {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::db::models::{Message, Thread, User};
-use crate::db::queries::{self, InsertOutcome, NewMessageInput, ReadOutcome};
+use crate::db::queries::{self, InsertOutcome, MemberChange, NewMessageInput, ReadOutcome};
 use crate::db::{Db, DbError};
 use crate::limits::Limits;
 use crate::registry::{ConnHandle, Frame, Registered, Registry, Skip};
@@ -77,6 +77,58 @@ struct CommitQueue {
 }
 /// Largest thread whose members exchange presence when someone joins.
 const PRESENCE_INTRODUCTION_MAX_MEMBERS: usize = 256;
+/// Most threads, and most member ids in all, the member cache holds.
+const MEMBER_CACHE_THREADS: usize = 4096;
+const MEMBER_CACHE_IDS: usize = 1 << 20;
+/// Most distinct `thread` frames (one per read state) for one change of a thread's members;
+/// members past them share the most common state's frame (see docs/ARCHITECTURE.md).
+const THREAD_EVENT_VARIANTS: usize = 32;
+
+/// Thread id -> member ids. Correct by construction: a list is cached only if no invalidation
+/// happened while it was read from the database (`generation`), so a read racing a change
+/// cannot put the old list back; bounded in threads and in ids.
+#[derive(Default)]
+struct MemberCache {
+    entries: HashMap<i64, Arc<Vec<i64>>>,
+    ids: usize,
+    generation: u64,
+}
+
+impl MemberCache {
+    fn insert(&mut self, thread_id: i64, ids: Arc<Vec<i64>>, read_at: u64) {
+        if read_at != self.generation || ids.is_empty() || ids.len() > MEMBER_CACHE_IDS / 4 {
+            return;
+        }
+        self.remove(thread_id);
+        // evict arbitrary entries: any of them is as good as a database read away
+        while self.entries.len() >= MEMBER_CACHE_THREADS || self.ids + ids.len() > MEMBER_CACHE_IDS
+        {
+            let Some(&victim) = self.entries.keys().next() else {
+                break;
+            };
+            self.remove(victim);
+        }
+        self.ids += ids.len();
+        self.entries.insert(thread_id, ids);
+    }
+
+    fn remove(&mut self, thread_id: i64) {
+        if let Some(old) = self.entries.remove(&thread_id) {
+            self.ids -= old.len();
+        }
+    }
+
+    fn forget(&mut self, thread_id: i64) {
+        self.generation += 1;
+        self.remove(thread_id);
+    }
+
+    fn clear(&mut self) {
+        self.generation += 1;
+        self.entries.clear();
+        self.ids = 0;
+    }
+}
 
 struct Inner {
     db: Db,
@@ -85,7 +137,7 @@ struct Inner {
     max_thread_members: u64,
     commit_queues: Vec<Mutex<CommitQueue>>,
     /// thread id -> member ids, filled on first use and dropped on every membership change.
-    members: Mutex<HashMap<i64, Arc<Vec<i64>>>>,
+    members: Mutex<MemberCache>,
     /// Other nodes, when several serve the same users.
     relay: Option<Arc<RedisRelay>>,
 }
@@ -97,6 +149,36 @@ pub struct Chat {
 
 fn thread_not_found() -> ChatError {
     ChatError::NotFound("Thread not found".into())
+}
+
+/// Only the owner of a group may change it.
+fn check_group_owner(thread: &Thread, actor: i64, not_owner: &str) -> Result<()> {
+    if !thread.is_group {
+        return Err(refusal(MemberChange::Direct, not_owner));
+    }
+    if thread.owner_id != Some(actor) {
+        return Err(refusal(MemberChange::NotOwner, not_owner));
+    }
+    Ok(())
+}
+
+/// The error for a change the database layer refused.
+fn refusal(change: MemberChange, not_owner: &str) -> ChatError {
+    match change {
+        MemberChange::NoThread => thread_not_found(),
+        MemberChange::NotMember => ChatError::NotMember,
+        MemberChange::Direct => {
+            ChatError::Validation("The members and name of a direct thread are fixed".into())
+        }
+        MemberChange::NotOwner => ChatError::Forbidden(not_owner.into()),
+        MemberChange::Full => ChatError::Validation("This thread is full".into()),
+        MemberChange::NoSuchMember => {
+            ChatError::NotFound("That user is not a member of this thread".into())
+        }
+        MemberChange::Done | MemberChange::Unchanged => {
+            ChatError::Validation("nothing to refuse".into())
+        }
+    }
 }
 
 impl Chat {
@@ -114,7 +196,7 @@ impl Chat {
                 limits,
                 max_thread_members,
                 commit_queues: (0..THREAD_LOCK_STRIPES).map(|_| Mutex::default()).collect(),
-                members: Mutex::new(HashMap::new()),
+                members: Mutex::new(MemberCache::default()),
                 relay,
             }),
         };
@@ -135,37 +217,35 @@ impl Chat {
     // ------------------------------------------------------------ members and access
 
     async fn member_ids(&self, thread_id: i64) -> Result<Arc<Vec<i64>>> {
-        if let Some(ids) = self.cached_members(thread_id) {
-            return Ok(ids);
-        }
+        // Without a live subscription, other nodes' invalidations do not reach us: no cache.
+        let usable = self.inner.relay.as_ref().map_or(true, |r| r.is_healthy());
+        let read_at = {
+            let cache = self.member_cache();
+            if usable {
+                if let Some(ids) = cache.entries.get(&thread_id) {
+                    return Ok(ids.clone());
+                }
+            }
+            cache.generation
+        };
         let ids = Arc::new(
             self.db()
                 .run(move |c| queries::member_ids(c, thread_id))
                 .await?,
         );
-        self.inner
-            .members
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(thread_id, ids.clone());
+        if usable {
+            self.member_cache().insert(thread_id, ids.clone(), read_at);
+        }
         Ok(ids)
     }
 
-    fn cached_members(&self, thread_id: i64) -> Option<Arc<Vec<i64>>> {
-        self.inner
-            .members
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&thread_id)
-            .cloned()
+    fn member_cache(&self) -> std::sync::MutexGuard<'_, MemberCache> {
+        self.inner.members.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// After a committed membership change: here, and on every other node.
     fn forget_members(&self, thread_id: i64) {
-        self.inner
-            .members
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&thread_id);
+        self.member_cache().forget(thread_id);
         self.relay_publish(Target::ForgetMembers(thread_id), None, Skip::default());
     }
 
@@ -314,39 +394,64 @@ impl Chat {
         }
     }
 
-    /// Tells the members of a group (except `skip_user`) its new member list.
-    async fn announce_members(&self, thread_id: i64, skip_user: Option<i64>) {
+    /// Tells the members of a thread (but `skip_user`) its new state after a change of its
+    /// members or name: a `thread` frame, each member's own (unread count, read mark), one
+    /// frame per distinct read state.
+    async fn announce_change(&self, thread_id: i64, skip_user: Option<i64>) {
         let found = self
             .db()
             .run(move |c| {
-                let owner_id = queries::find_thread(c, thread_id)?.and_then(|t| t.owner_id);
-                Ok::<_, DbError>((owner_id, queries::member_users(c, thread_id)?))
+                let Some(row) = queries::find_thread(c, thread_id)? else {
+                    return Ok(None);
+                };
+                let states = queries::member_read_states(c, thread_id)?;
+                let Some(&(viewer, mark, _)) = states.first() else {
+                    return Ok(None);
+                };
+                Ok::<_, DbError>(Some((queries::thread_view(c, row, viewer, mark)?, states)))
             })
             .await;
-        match found {
-            Ok((owner_id, members)) => {
-                let ids: Vec<i64> = members.iter().map(|u| u.id).collect();
-                let frame = encode(&ServerEvent::Members {
-                    thread_id,
-                    owner_id,
-                    members: &members,
-                });
-                self.emit_to_thread(
-                    thread_id,
-                    &ids,
-                    &frame,
-                    Skip {
-                        user: skip_user,
-                        conn: None,
-                    },
-                );
+        let (mut thread, states) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => return tracing::warn!(error = %e, thread_id, "could not announce thread"),
+        };
+        let mut groups: HashMap<(i64, i64), Vec<i64>> = HashMap::new();
+        for (user_id, mark, unread) in states {
+            if Some(user_id) != skip_user {
+                groups.entry((mark, unread)).or_default().push(user_id);
             }
-            Err(e) => tracing::warn!(error = %e, thread_id, "could not announce members"),
+        }
+        let mut groups: Vec<((i64, i64), Vec<i64>)> = groups.into_iter().collect();
+        groups.sort_by_key(|(_, users)| std::cmp::Reverse(users.len()));
+        if groups.len() > THREAD_EVENT_VARIANTS {
+            // bounded work and memory for a huge group: the rest see the most common state
+            let rest: Vec<i64> = groups
+                .drain(THREAD_EVENT_VARIANTS..)
+                .flat_map(|(_, users)| users)
+                .collect();
+            groups[0].1.extend(rest);
+        }
+        for ((mark, unread), users) in groups {
+            thread.last_read_message_id = mark;
+            thread.unread_count = unread;
+            let frame = encode(&ServerEvent::Thread { thread: &thread });
+            self.emit_to_users(&users, &frame, Skip::default());
         }
     }
+
     /// The direct thread between the caller and `other_id`, created if missing.
     pub async fn open_direct(&self, user_id: i64, other_id: i64) -> Result<(Thread, bool)> {
         self.user(other_id).await?;
+        let existing = self
+            .db()
+            .run(move |c| queries::find_direct(c, user_id, other_id))
+            .await?;
+        if let Some(row) = existing {
+            // finding a thread costs no budget
+            return Ok((self.view(row.id, user_id).await?, false));
+        }
+        self.check_thread_budget(user_id).await?;
         let (row, created) = self
             .db()
             .run(move |c| queries::get_or_create_direct(c, user_id, other_id))
@@ -376,6 +481,7 @@ impl Chat {
                 self.inner.max_thread_members
             )));
         }
+        self.check_thread_budget(owner_id).await?;
         let to_check = members.clone();
         let row = self
             .db()
@@ -386,42 +492,48 @@ impl Chat {
                 Ok::<_, DbError>(Ok(queries::create_group(c, owner_id, &name, &to_check)?))
             })
             .await??;
+        // nothing can have cached the members of a thread that did not exist; still, no cache
+        // must outlive a change
+        self.forget_members(row.id);
         self.announce_thread(row.id, &members).await;
         self.view(row.id, owner_id).await
     }
 
+    async fn check_thread_budget(&self, user_id: i64) -> Result<()> {
+        self.inner
+            .limits
+            .check_thread_change(user_id)
+            .await
+            .map_err(ChatError::RateLimited)
+    }
+
     pub async fn add_member(&self, actor: i64, thread_id: i64, user_id: i64) -> Result<Thread> {
+        // the cheap refusals first, so that they cost no budget
         let thread = self.view(thread_id, actor).await?;
-        if !thread.is_group {
-            return Err(ChatError::Validation(
-                "Members cannot be added to a direct thread".into(),
-            ));
-        }
-        if thread.owner_id != Some(actor) {
-            return Err(ChatError::Forbidden(
-                "Only the owner can add members".into(),
-            ));
-        }
+        check_group_owner(&thread, actor, "Only the owner can add members")?;
         self.user(user_id).await?;
+        if thread.members.iter().any(|m| m.id == user_id) {
+            return Ok(thread);
+        }
+        self.check_thread_budget(actor).await?;
         let max = self.inner.max_thread_members;
-        let added = self
+        let change = self
             .db()
-            .run(move |c| {
-                if queries::membership(c, thread_id, user_id)?.is_some() {
-                    return Ok(Ok(false));
-                }
-                if queries::count_members(c, thread_id)? as u64 >= max {
-                    return Ok(Err(ChatError::Validation(format!(
-                        "A thread has at most {max} members"
-                    ))));
-                }
-                Ok::<_, DbError>(Ok(queries::add_member(c, thread_id, user_id)?))
-            })
-            .await??;
-        if added {
-            self.forget_members(thread_id);
-            self.announce_thread(thread_id, &[user_id]).await;
-            self.announce_members(thread_id, Some(user_id)).await;
+            .run(move |c| queries::add_member(c, actor, thread_id, user_id, max))
+            .await?;
+        match change {
+            MemberChange::Done => {
+                self.forget_members(thread_id);
+                self.announce_thread(thread_id, &[user_id]).await;
+                self.announce_change(thread_id, Some(user_id)).await;
+            }
+            MemberChange::Unchanged => {}
+            MemberChange::Full => {
+                return Err(ChatError::Validation(format!(
+                    "A thread has at most {max} members"
+                )))
+            }
+            refused => return Err(refusal(refused, "Only the owner can add members")),
         }
         self.view(thread_id, actor).await
     }
@@ -429,38 +541,33 @@ impl Chat {
     /// The owner removes anyone; anyone removes themself. An owner who leaves hands the group
     /// to the longest-standing member.
     pub async fn remove_member(&self, actor: i64, thread_id: i64, user_id: i64) -> Result<()> {
-        let thread = self.view(thread_id, actor).await?;
-        if !thread.is_group {
-            return Err(ChatError::Validation(
-                "Members cannot be removed from a direct thread".into(),
-            ));
-        }
-        if actor != user_id && thread.owner_id != Some(actor) {
-            return Err(ChatError::Forbidden(
-                "Only the owner can remove other members".into(),
-            ));
-        }
-        let was_owner = thread.owner_id == Some(user_id);
-        let removed = self
+        let change = self
             .db()
-            .run(move |c| {
-                let removed = queries::remove_member(c, thread_id, user_id)?;
-                if removed && was_owner {
-                    queries::transfer_ownership(c, thread_id)?;
-                }
-                Ok::<_, DbError>(removed)
-            })
+            .run(move |c| queries::remove_member(c, actor, thread_id, user_id))
             .await?;
-        if !removed {
-            return Err(ChatError::NotFound(
-                "That user is not a member of this thread".into(),
-            ));
+        if change != MemberChange::Done {
+            return Err(refusal(change, "Only the owner can remove other members"));
         }
         self.forget_members(thread_id);
         let frame = encode(&ServerEvent::Removed { thread_id });
         self.emit_to_users(&[user_id], &frame, Skip::default());
-        self.announce_members(thread_id, None).await;
+        self.announce_change(thread_id, Some(user_id)).await;
         Ok(())
+    }
+
+    /// The owner renames a group; every member hears of it.
+    pub async fn rename_group(&self, actor: i64, thread_id: i64, name: &str) -> Result<Thread> {
+        let name = validate::thread_name(name).map_err(ChatError::Validation)?;
+        let change = self
+            .db()
+            .run(move |c| queries::rename_group(c, actor, thread_id, &name))
+            .await?;
+        match change {
+            MemberChange::Done => self.announce_change(thread_id, None).await,
+            MemberChange::Unchanged => {}
+            refused => return Err(refusal(refused, "Only the owner can rename the group")),
+        }
+        self.view(thread_id, actor).await
     }
 
     // ------------------------------------------------------------ messages
@@ -871,13 +978,8 @@ impl RelayHooks for Chat {
             };
             let frame = envelope.frame.map(Frame::from);
             match (envelope.target, frame) {
-                (Target::ForgetMembers(thread_id), _) => {
-                    self.inner
-                        .members
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&thread_id);
-                }
+                (Target::ForgetMembers(thread_id), _) => self.member_cache().forget(thread_id),
+                (Target::ForgetAll, _) => self.member_cache().clear(),
                 (Target::Users(users), Some(frame)) => {
                     self.inner.registry.deliver(&users, &frame, skip);
                 }
@@ -894,6 +996,10 @@ impl RelayHooks for Chat {
                 (_, None) => {}
             }
         })
+    }
+
+    fn resubscribed(&self) {
+        self.member_cache().clear();
     }
 
     fn local_users(&self) -> Vec<i64> {
@@ -918,5 +1024,52 @@ impl Chat {
             Some(relay) => relay.status(),
             None => serde_json::json!({ "kind": "none", "ok": true }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_raced_an_invalidation_is_not_cached() {
+        let mut cache = MemberCache::default();
+        let read_at = cache.generation;
+        // the members are being read from the database when a removal commits
+        cache.forget(7);
+        cache.insert(7, Arc::new(vec![1, 2]), read_at);
+        assert!(!cache.entries.contains_key(&7), "the old list came back");
+        cache.insert(7, Arc::new(vec![1]), cache.generation);
+        assert_eq!(cache.entries.get(&7).map(|ids| ids.len()), Some(1));
+        let read_at = cache.generation;
+        cache.clear();
+        cache.insert(8, Arc::new(vec![1]), read_at);
+        assert!(cache.entries.is_empty() && cache.ids == 0);
+    }
+
+    #[test]
+    fn threads_without_members_are_never_cached() {
+        let mut cache = MemberCache::default();
+        cache.insert(9, Arc::new(Vec::new()), cache.generation);
+        assert!(cache.entries.is_empty());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_threads_and_ids() {
+        let mut cache = MemberCache::default();
+        for thread_id in 0..(MEMBER_CACHE_THREADS as i64 * 2) {
+            cache.insert(thread_id, Arc::new(vec![1, 2, 3]), cache.generation);
+        }
+        assert_eq!(cache.entries.len(), MEMBER_CACHE_THREADS);
+        assert_eq!(cache.ids, MEMBER_CACHE_THREADS * 3);
+        let big = Arc::new((0..MEMBER_CACHE_IDS as i64 / 4).collect::<Vec<_>>());
+        for thread_id in 0..8 {
+            cache.insert(-1 - thread_id, big.clone(), cache.generation);
+        }
+        assert!(cache.ids <= MEMBER_CACHE_IDS, "{} ids", cache.ids);
+        assert_eq!(
+            cache.ids,
+            cache.entries.values().map(|ids| ids.len()).sum::<usize>()
+        );
     }
 }

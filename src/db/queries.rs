@@ -216,37 +216,197 @@ pub fn create_group(
     })?)
 }
 
-pub fn count_members(conn: &mut DbConn, thread_id: i64) -> Result<i64> {
+/// Serialises membership changes of one thread inside a write transaction. SQLite needs
+/// nothing more: `BEGIN IMMEDIATE` already holds the database's write lock. PostgreSQL locks
+/// the thread row, so a concurrent add waits here and then counts the members it committed.
+trait LockThread {
+    fn lock_thread(&mut self, thread_id: i64) -> QueryResult<Option<ThreadRow>>;
+}
+
+impl LockThread for diesel::sqlite::SqliteConnection {
+    fn lock_thread(&mut self, thread_id: i64) -> QueryResult<Option<ThreadRow>> {
+        threads::table
+            .find(thread_id)
+            .select(ThreadRow::as_select())
+            .first(self)
+            .optional()
+    }
+}
+
+impl LockThread for diesel::pg::PgConnection {
+    fn lock_thread(&mut self, thread_id: i64) -> QueryResult<Option<ThreadRow>> {
+        threads::table
+            .find(thread_id)
+            .select(ThreadRow::as_select())
+            .for_update()
+            .first(self)
+            .optional()
+    }
+}
+
+/// What a membership change or rename found; checked inside its transaction.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    Done,
+    /// Nothing to do (an add of a member already there).
+    Unchanged,
+    NoThread,
+    /// The actor is not a member.
+    NotMember,
+    /// A direct thread: its members and name are fixed.
+    Direct,
+    /// Only the owner may do this.
+    NotOwner,
+    /// An add that would pass the member cap.
+    Full,
+    /// A removal of someone who is not a member.
+    NoSuchMember,
+}
+
+/// The owner adds `user_id`: checks, count and insert in one transaction, so two concurrent
+/// adds cannot pass `max` members together.
+pub fn add_member(
+    conn: &mut DbConn,
+    actor: i64,
+    thread_id: i64,
+    user_id: i64,
+    max: u64,
+) -> Result<MemberChange> {
+    Ok(write_tx!(conn, c => {
+        let Some(row) = c.lock_thread(thread_id)? else { return Ok(MemberChange::NoThread) };
+        let members: Vec<i64> = thread_members::table
+            .filter(thread_members::thread_id.eq(thread_id))
+            .select(thread_members::user_id)
+            .load(c)?;
+        if !members.contains(&actor) {
+            return Ok(MemberChange::NotMember);
+        }
+        if !row.is_group {
+            return Ok(MemberChange::Direct);
+        }
+        if row.owner_id != Some(actor) {
+            return Ok(MemberChange::NotOwner);
+        }
+        if members.contains(&user_id) {
+            return Ok(MemberChange::Unchanged);
+        }
+        if members.len() as u64 >= max {
+            return Ok(MemberChange::Full);
+        }
+        diesel::insert_into(thread_members::table)
+            .values(NewMember {
+                thread_id,
+                user_id,
+                // a newcomer starts with the backlog marked read
+                last_read_message_id: row.last_message_id.unwrap_or(0),
+                joined_at: now(),
+            })
+            .execute(c)?;
+        Ok::<_, diesel::result::Error>(MemberChange::Done)
+    })?)
+}
+
+/// The owner removes anyone, anyone removes themself; an owner who leaves hands the group to
+/// the longest-standing member. One transaction, the owner read under the same lock.
+pub fn remove_member(
+    conn: &mut DbConn,
+    actor: i64,
+    thread_id: i64,
+    user_id: i64,
+) -> Result<MemberChange> {
+    Ok(write_tx!(conn, c => {
+        let Some(row) = c.lock_thread(thread_id)? else { return Ok(MemberChange::NoThread) };
+        let actor_member = thread_members::table
+            .find((thread_id, actor))
+            .count()
+            .get_result::<i64>(c)?;
+        if actor_member == 0 {
+            return Ok(MemberChange::NotMember);
+        }
+        if !row.is_group {
+            return Ok(MemberChange::Direct);
+        }
+        if actor != user_id && row.owner_id != Some(actor) {
+            return Ok(MemberChange::NotOwner);
+        }
+        let removed = diesel::delete(thread_members::table.find((thread_id, user_id))).execute(c)?;
+        if removed == 0 {
+            return Ok(MemberChange::NoSuchMember);
+        }
+        if row.owner_id == Some(user_id) {
+            let next: Option<i64> = thread_members::table
+                .filter(thread_members::thread_id.eq(thread_id))
+                .order((thread_members::joined_at.asc(), thread_members::user_id.asc()))
+                .select(thread_members::user_id)
+                .first(c)
+                .optional()?;
+            diesel::update(threads::table.find(thread_id))
+                .set(threads::owner_id.eq(next))
+                .execute(c)?;
+        }
+        Ok::<_, diesel::result::Error>(MemberChange::Done)
+    })?)
+}
+
+/// The owner renames a group (`name` already validated).
+pub fn rename_group(
+    conn: &mut DbConn,
+    actor: i64,
+    thread_id: i64,
+    name: &str,
+) -> Result<MemberChange> {
+    Ok(write_tx!(conn, c => {
+        let Some(row) = c.lock_thread(thread_id)? else { return Ok(MemberChange::NoThread) };
+        let actor_member = thread_members::table
+            .find((thread_id, actor))
+            .count()
+            .get_result::<i64>(c)?;
+        if actor_member == 0 {
+            return Ok(MemberChange::NotMember);
+        }
+        if !row.is_group {
+            return Ok(MemberChange::Direct);
+        }
+        if row.owner_id != Some(actor) {
+            return Ok(MemberChange::NotOwner);
+        }
+        if row.name.as_deref() == Some(name) {
+            return Ok(MemberChange::Unchanged);
+        }
+        diesel::update(threads::table.find(thread_id))
+            .set(threads::name.eq(name))
+            .execute(c)?;
+        Ok::<_, diesel::result::Error>(MemberChange::Done)
+    })?)
+}
+
+/// The direct thread between two users, if there is one.
+pub fn find_direct(conn: &mut DbConn, a: i64, b: i64) -> Result<Option<ThreadRow>> {
+    let key = format!("{}:{}", a.min(b), a.max(b));
+    Ok(with_conn!(conn, c => threads::table
+        .filter(threads::direct_key.eq(&key))
+        .select(ThreadRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Every member's read mark and unread count, for `thread` events each member sees as theirs.
+pub fn member_read_states(conn: &mut DbConn, thread_id: i64) -> Result<Vec<(i64, i64, i64)>> {
     Ok(with_conn!(conn, c => thread_members::table
+        .left_join(
+            messages::table.on(messages::thread_id
+                .eq(thread_members::thread_id)
+                .and(messages::id.gt(thread_members::last_read_message_id))
+                .and(messages::sender_id.ne(thread_members::user_id))),
+        )
         .filter(thread_members::thread_id.eq(thread_id))
-        .count()
-        .get_result(c))?)
-}
-
-/// Adds a member; `false` when they already were one.
-pub fn add_member(conn: &mut DbConn, thread_id: i64, user_id: i64) -> Result<bool> {
-    let latest: Option<i64> = with_conn!(conn, c => threads::table
-        .find(thread_id)
-        .select(threads::last_message_id)
-        .first::<Option<i64>>(c)
-        .optional())?
-    .flatten();
-    let inserted = with_conn!(conn, c => diesel::insert_into(thread_members::table)
-        .values(NewMember {
-            thread_id,
-            user_id,
-            // a newcomer starts with the backlog marked read
-            last_read_message_id: latest.unwrap_or(0),
-            joined_at: now(),
-        })
-        .on_conflict_do_nothing()
-        .execute(c))?;
-    Ok(inserted == 1)
-}
-
-pub fn remove_member(conn: &mut DbConn, thread_id: i64, user_id: i64) -> Result<bool> {
-    let removed = with_conn!(conn, c => diesel::delete(thread_members::table.find((thread_id, user_id))).execute(c))?;
-    Ok(removed == 1)
+        .group_by((thread_members::user_id, thread_members::last_read_message_id))
+        .select((
+            thread_members::user_id,
+            thread_members::last_read_message_id,
+            diesel::dsl::count(messages::id.nullable()),
+        ))
+        .load(c))?)
 }
 
 /// The user's threads, most recent activity first.
@@ -551,20 +711,6 @@ pub fn mark_read(
     .set(thread_members::last_read_message_id.eq(message_id))
     .execute(c))?;
     Ok(ReadOutcome::Marked)
-}
-
-/// Hands a group whose owner left to its longest-standing member (or to no one when empty).
-pub fn transfer_ownership(conn: &mut DbConn, thread_id: i64) -> Result<()> {
-    let next: Option<i64> = with_conn!(conn, c => thread_members::table
-        .filter(thread_members::thread_id.eq(thread_id))
-        .order((thread_members::joined_at.asc(), thread_members::user_id.asc()))
-        .select(thread_members::user_id)
-        .first(c)
-        .optional())?;
-    with_conn!(conn, c => diesel::update(threads::table.find(thread_id))
-        .set(threads::owner_id.eq(next))
-        .execute(c))?;
-    Ok(())
 }
 
 pub fn ping(conn: &mut DbConn) -> Result<()> {

@@ -112,7 +112,13 @@ pub fn route_table() -> Vec<(&'static str, Vec<(Method, Route)>)> {
                 post(web::route().to(threads::create)),
             ],
         ),
-        ("/threads/{id}", vec![get(web::route().to(threads::get))]),
+        (
+            "/threads/{id}",
+            vec![
+                get(web::route().to(threads::get)),
+                (Method::PATCH, web::route().to(threads::rename)),
+            ],
+        ),
         (
             "/threads/{id}/members",
             vec![post(web::route().to(threads::add_member))],

@@ -129,6 +129,13 @@ pub struct AddMemberRequest {
     user_id: i64,
 }
 
+/// A group's new name: 1-100 code points after trimming, no control characters.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RenameThreadRequest {
+    name: String,
+}
+
 /// Text and/or files; JSON carries `text` and `clientMsgId` only.
 #[derive(ToSchema)]
 #[allow(dead_code)]

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::schemas::{
     AddMemberRequest, CreateThreadRequest, ErrorResponse, MessagesResponse, OkResponse,
-    PostMessageRequest, PostedMessageResponse, ThreadResponse, ThreadsResponse,
+    PostMessageRequest, PostedMessageResponse, RenameThreadRequest, ThreadResponse,
+    ThreadsResponse,
 };
 
 use super::form::{read_form, FileRule};
@@ -46,6 +47,34 @@ pub async fn get(
         ThreadResponse {
             success: true,
             message: "Get Thread Successfully".into(),
+            thread,
+        },
+    ))
+}
+
+#[utoipa::path(patch, path = "/threads/{id}", operation_id = "rename_thread", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path)), request_body(content((RenameThreadRequest = "application/json"), (RenameThreadRequest = "application/x-www-form-urlencoded"), (RenameThreadRequest = "multipart/form-data"))), responses((status = 200, description = "Update Thread Successfully", body = ThreadResponse), (status = 400, description = "Validation failed, or a direct thread", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member, or not the owner", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
+pub async fn rename(
+    auth: AuthUser,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let form = read_form(&req, payload, &state, &[]).await?;
+    let name = match form.fields.get("name") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ApiError::validation("name must be a string")),
+        None => return Err(ApiError::validation("name is required")),
+    };
+    let thread = state
+        .chat
+        .rename_group(auth.user.id, id.into_inner(), &name)
+        .await?;
+    Ok(respond(
+        StatusCode::OK,
+        ThreadResponse {
+            success: true,
+            message: "Update Thread Successfully".into(),
             thread,
         },
     ))

@@ -414,3 +414,153 @@ async fn rate_limits_hold_across_nodes() {
     );
     assert!(limited > 20, "{limited}");
 }
+
+#[tokio::test]
+async fn typing_to_future_thread_ids_does_not_stop_their_delivery_on_any_node() {
+    let Some((db, redis)) = cluster_env() else {
+        return;
+    };
+    let prefix = format!("test{}", rand_suffix());
+    let n1 = node(&db, &redis, &prefix).await;
+    let n2 = node(&db, &redis, &prefix).await;
+    let alice = n1.register("alice_fn").await;
+    let bob = n2.register("bobby_fn").await;
+    let eve = n2.register("evely_fn").await;
+    let probe = n2.direct(&eve, &bob).await;
+    for n in [&n1, &n2] {
+        let mut e = n.connect(&eve).await;
+        for (i, next) in (probe + 1..=probe + 5).enumerate() {
+            e.send(json!({"type": "typing", "id": i, "threadId": next, "isTyping": true}))
+                .await;
+            assert_eq!(e.recv_type("error").await["code"], "NOT_FOUND");
+        }
+    }
+    let mut a = n1.connect(&alice).await;
+    let mut b = n2.connect(&bob).await;
+    let group = n1.group(&alice, "Fresh", &[&bob]).await;
+    assert!(
+        group > probe && group <= probe + 5,
+        "the probe named {group}"
+    );
+    b.recv_where(|f| f["type"] == "thread" && f["thread"]["id"] == group)
+        .await;
+    a.send(json!({"type": "send", "id": 1, "threadId": group, "text": "live?"}))
+        .await;
+    a.recv_type("ack").await;
+    assert_eq!(b.recv_type("message").await["message"]["text"], "live?");
+    b.send(json!({"type": "typing", "id": 2, "threadId": group, "isTyping": true}))
+        .await;
+    let typing = a
+        .recv_where(|f| f["type"] == "typing" || f["type"] == "error")
+        .await;
+    assert_eq!(typing["user"]["id"], bob.id, "{typing}");
+    // and the other way round: typing on node 1, heard on node 2
+    a.send(json!({"type": "typing", "id": 3, "threadId": group, "isTyping": true}))
+        .await;
+    assert_eq!(b.recv_type("typing").await["user"]["id"], alice.id);
+}
+
+/// A TCP proxy to Redis that the test can cut (every connection dropped, new ones refused) and
+/// restore: a relay that misses events for as long as the test needs, deterministically.
+struct CuttableProxy {
+    url: String,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+async fn cuttable_proxy(redis_url: &str) -> CuttableProxy {
+    let upstream = redis_url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let (cut, watch) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if *watch.borrow() {
+                continue; // dropped: refused while cut
+            }
+            let (upstream, mut watch) = (upstream.clone(), watch.clone());
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = watch.wait_for(|cut| *cut) => {}
+                }
+            });
+        }
+    });
+    CuttableProxy { url, cut }
+}
+
+async fn wait_relay_down(address: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(res) = client.get(format!("{address}/healthz")).send().await {
+            let (_, body) = read(res).await;
+            if body["relay"]["ok"] == false {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("relay of {address} never noticed it was cut");
+}
+
+#[tokio::test]
+async fn membership_changes_missed_during_a_relay_outage_are_not_served_from_cache() {
+    let Some((db, redis)) = cluster_env() else {
+        return;
+    };
+    let prefix = format!("test{}", rand_suffix());
+    let proxy = cuttable_proxy(&redis).await;
+    let n1 = node(&db, &redis, &prefix).await;
+    let n2 = node(&db, &proxy.url, &prefix).await;
+    let alice = n1.register("alice_cut").await;
+    let bob = n2.register("bobby_cut").await;
+    let carol = n2.register("carol_cut").await;
+    let group = n1.group(&alice, "Outage", &[&bob]).await;
+    let mut a = n1.connect(&alice).await;
+    let mut b = n2.connect(&bob).await;
+    let mut c = n2.connect(&carol).await;
+    // node 2 resolves the group's members for this message, and caches them
+    a.send(json!({"type": "send", "id": 1, "threadId": group, "text": "before"}))
+        .await;
+    a.recv_type("ack").await;
+    assert_eq!(b.recv_type("message").await["message"]["text"], "before");
+
+    proxy.cut.send_replace(true);
+    wait_relay_down(&n2.address).await;
+    // node 1 changes the members; node 2 cannot hear its invalidations
+    let (status, _) = n1
+        .post_json_as(
+            &alice.token,
+            &format!("/threads/{group}/members"),
+            &json!({"userId": carol.id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = n1
+        .delete_as(
+            &alice.token,
+            &format!("/threads/{group}/members/{}", bob.id),
+        )
+        .await;
+    assert_eq!(status, 200);
+    proxy.cut.send_replace(false);
+    wait_relay_ready(&n2.address).await;
+
+    a.send(json!({"type": "send", "id": 2, "threadId": group, "text": "after"}))
+        .await;
+    a.recv_type("ack").await;
+    assert_eq!(
+        c.recv_type("message").await["message"]["text"],
+        "after",
+        "the added member gets it"
+    );
+    b.expect_none("message", Duration::from_millis(1000)).await;
+}

@@ -573,3 +573,180 @@ async fn oversized_attachment_is_refused_whole() {
         0
     );
 }
+
+async fn patch_as(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let res = app
+        .client
+        .patch(app.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    read(res).await
+}
+
+#[tokio::test]
+async fn the_owner_renames_a_group_and_no_one_else_can() {
+    let app = spawn_app().await;
+    let alice = app.register("alice_rn").await;
+    let bob = app.register("bobby_rn").await;
+    let eve = app.register("evely_rn").await;
+    let group = app.group(&alice, "Before", &[&bob]).await;
+    let path = format!("/threads/{group}");
+
+    let (status, body) = patch_as(&app, &alice.token, &path, &json!({"name": "  After  "})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["message"], "Update Thread Successfully");
+    assert_eq!(body["thread"]["name"], "After", "trimmed first");
+    let (_, body) = app.get_as(&bob.token, &path).await;
+    assert_eq!(body["thread"]["name"], "After");
+
+    let (status, body) = patch_as(&app, &bob.token, &path, &json!({"name": "Mine"})).await;
+    assert_eq!((status, body["code"].clone()), (403, json!("FORBIDDEN")));
+    let (status, body) = patch_as(&app, &eve.token, &path, &json!({"name": "Mine"})).await;
+    assert_eq!((status, body["code"].clone()), (403, json!("FORBIDDEN")));
+    for bad in [
+        json!({"name": "   "}),
+        json!({"name": ""}),
+        json!({}),
+        json!({"name": 5}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": "a\u{7}b"}),
+    ] {
+        let (status, body) = patch_as(&app, &alice.token, &path, &bad).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (400, json!("VALIDATION")),
+            "{bad}"
+        );
+    }
+    let direct = app.direct(&alice, &bob).await;
+    let (status, body) = patch_as(
+        &app,
+        &alice.token,
+        &format!("/threads/{direct}"),
+        &json!({"name": "Direct"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!("VALIDATION")));
+    let (status, body) =
+        patch_as(&app, &alice.token, "/threads/999999", &json!({"name": "X"})).await;
+    assert_eq!((status, body["code"].clone()), (404, json!("NOT_FOUND")));
+    let (_, body) = app.get_as(&alice.token, &path).await;
+    assert_eq!(body["thread"]["name"], "After", "refusals changed nothing");
+}
+
+#[tokio::test]
+async fn creating_threads_and_adding_members_share_a_budget_of_20_a_minute() {
+    let app = spawn_app_with(|c| c.rate_limits = chat_server::config::Switch::On).await;
+    let alice = app.register("alice_tb").await;
+    let bob = app.register("bobby_tb").await;
+    let carol = app.register("carol_tb").await;
+    // a direct thread made costs one; finding it again costs nothing
+    app.direct(&alice, &bob).await;
+    for _ in 0..5 {
+        app.direct(&alice, &bob).await;
+    }
+    let group = app.group(&alice, "First", &[&bob]).await;
+    let (status, body) = app
+        .post_json_as(
+            &alice.token,
+            &format!("/threads/{group}/members"),
+            &json!({"userId": carol.id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let dave = app.register("dave_tbx").await;
+    // 17 more fill the budget of 20; a refill (one every 3 s) on a slow machine may add a few
+    let mut groups = 1;
+    let (res, retry_after) = loop {
+        let res = app
+            .client
+            .post(app.url("/threads"))
+            .bearer_auth(&alice.token)
+            .json(&json!({"name": format!("Group {groups}"), "memberIds": [bob.id]}))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let (status, body) = read(res).await;
+        if status != 200 || groups == 40 {
+            break ((status, body), retry_after);
+        }
+        groups += 1;
+    };
+    let (status, body) = res;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (429, json!("RATE_LIMITED")),
+        "{body}"
+    );
+    assert!(groups >= 18, "only {groups} groups before the refusal");
+    assert!(
+        retry_after.is_some_and(|s| s >= 1),
+        "Retry-After in whole seconds"
+    );
+    let (status, body) = app
+        .post_json_as(
+            &alice.token,
+            &format!("/threads/{group}/members"),
+            &json!({"userId": dave.id}),
+        )
+        .await;
+    assert_eq!((status, body["code"].clone()), (429, json!("RATE_LIMITED")));
+    let (status, body) = app
+        .post_json_as(&alice.token, "/threads", &json!({"userId": carol.id}))
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (429, json!("RATE_LIMITED")),
+        "a new direct thread counts"
+    );
+    // the existing direct thread is still found, and the budget is per user
+    app.direct(&alice, &bob).await;
+    app.group(&bob, "Bob's", &[&alice]).await;
+    let (_, body) = app.get_as(&alice.token, "/threads").await;
+    assert_eq!(
+        body["threads"].as_array().unwrap().len(),
+        1 + groups + 1,
+        "the direct thread, alice's groups and bob's: the refused ones left no rows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_adds_never_pass_the_member_cap() {
+    const MAX: usize = 5;
+    let app = spawn_app_with(|c| c.max_thread_members = MAX as u64).await;
+    let owner = app.register("owner_cap").await;
+    let mut users = Vec::new();
+    for i in 0..16 {
+        users.push(app.register(&format!("capped{i:02}")).await);
+    }
+    let group = app.group(&owner, "Capped", &[]).await;
+    let path = format!("/threads/{group}/members");
+    let adds = users.iter().map(|u| {
+        let (app, path, token) = (&app, &path, &owner.token);
+        async move {
+            app.post_json_as(token, path, &json!({"userId": u.id}))
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(adds).await;
+    let accepted = results.iter().filter(|(status, _)| *status == 200).count();
+    for (status, body) in &results {
+        assert!(
+            *status == 200 || (*status == 400 && body["code"] == "VALIDATION"),
+            "{status} {body}"
+        );
+    }
+    let (_, body) = app.get_as(&owner.token, &format!("/threads/{group}")).await;
+    let members = body["thread"]["members"].as_array().unwrap().len();
+    assert_eq!(members, MAX, "{body}");
+    assert_eq!(accepted, MAX - 1);
+}

@@ -613,9 +613,13 @@ async fn new_contacts_learn_presence_and_members_hear_of_changes() {
         )
         .await;
     assert_eq!(status, 200);
-    let members = b.recv_type("members").await;
-    assert_eq!(members["threadId"], group);
-    assert_eq!(members["members"].as_array().unwrap().len(), 3);
+    // bob heard of the group when it was made, then of its new member list
+    let of_group = |f: &Value| f["type"] == "thread" && f["thread"]["id"] == group;
+    let created = b.recv_where(of_group).await;
+    assert_eq!(created["thread"]["members"].as_array().unwrap().len(), 2);
+    let changed = b.recv_where(of_group).await;
+    assert_eq!(changed["thread"]["id"], group);
+    assert_eq!(changed["thread"]["members"].as_array().unwrap().len(), 3);
     assert_eq!(c.recv_type("thread").await["thread"]["id"], group);
     let (status, _) = app
         .delete_as(
@@ -628,13 +632,9 @@ async fn new_contacts_learn_presence_and_members_hear_of_changes() {
         c.recv_type("removed").await,
         json!({"type": "removed", "threadId": group})
     );
-    assert_eq!(
-        b.recv_type("members").await["members"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    let changed = b.recv_where(of_group).await;
+    assert_eq!(changed["thread"]["members"].as_array().unwrap().len(), 2);
+    c.expect_none("thread", Duration::from_millis(300)).await;
 }
 
 #[tokio::test]
@@ -660,4 +660,121 @@ async fn threads_carry_every_members_read_mark() {
         .await;
     assert_eq!(body["thread"]["readMarks"][bob.id.to_string()], id);
     assert_eq!(body["thread"]["readMarks"][alice.id.to_string()], 0);
+}
+
+#[tokio::test]
+async fn members_hear_of_adds_removals_leaves_and_renames() {
+    let app = spawn_app().await;
+    let alice = app.register("alice_ev").await;
+    let bob = app.register("bobby_ev").await;
+    let carol = app.register("carol_ev").await;
+    let group = app.group(&alice, "Events", &[&bob, &carol]).await;
+    let (_, body) = app
+        .post_json_as(
+            &bob.token,
+            &format!("/threads/{group}/messages"),
+            &json!({"text": "unread for alice and carol"}),
+        )
+        .await;
+    let message_id = body["message"]["id"].as_i64().unwrap();
+    let mut a = app.connect(&alice).await;
+    let mut b = app.connect(&bob).await;
+    let mut c = app.connect(&carol).await;
+    let is_group = |f: &Value| f["type"] == "thread" && f["thread"]["id"] == group;
+
+    let res = app
+        .client
+        .patch(app.url(&format!("/threads/{group}")))
+        .bearer_auth(&alice.token)
+        .json(&json!({"name": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for (ws, unread) in [(&mut a, 1), (&mut b, 0), (&mut c, 1)] {
+        let event = ws.recv_where(is_group).await;
+        assert_eq!(event["thread"]["name"], "Renamed");
+        // each member sees the thread as theirs
+        assert_eq!(event["thread"]["unreadCount"], unread, "{event}");
+    }
+
+    // carol leaves: she gets `removed` and no `thread`; the others the new member list
+    let (status, _) = app
+        .delete_as(
+            &carol.token,
+            &format!("/threads/{group}/members/{}", carol.id),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        c.recv_where(|f| f["type"] == "removed" || f["type"] == "thread")
+            .await,
+        json!({"type": "removed", "threadId": group})
+    );
+    for ws in [&mut a, &mut b] {
+        let event = ws.recv_where(is_group).await;
+        let members: Vec<i64> = event["thread"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(members, vec![alice.id, bob.id]);
+    }
+    c.expect_none("thread", Duration::from_millis(300)).await;
+
+    // the owner removes bob
+    let (status, _) = app
+        .delete_as(
+            &alice.token,
+            &format!("/threads/{group}/members/{}", bob.id),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        b.recv_where(|f| f["type"] == "removed" || f["type"] == "thread")
+            .await,
+        json!({"type": "removed", "threadId": group})
+    );
+    let event = a.recv_where(is_group).await;
+    assert_eq!(event["thread"]["members"].as_array().unwrap().len(), 1);
+    assert_eq!(event["thread"]["lastReadMessageId"], 0);
+    let _ = message_id;
+}
+
+#[tokio::test]
+async fn typing_to_future_thread_ids_does_not_stop_their_delivery() {
+    let app = spawn_app().await;
+    let alice = app.register("alice_fu").await;
+    let bob = app.register("bobby_fu").await;
+    let eve = app.register("evely_fu").await;
+    let probe = app.direct(&eve, &alice).await;
+    let mut e = app.connect(&eve).await;
+    // the next ids are predictable: a stranger names them before they exist
+    for (i, next) in (probe + 1..=probe + 5).enumerate() {
+        e.send(json!({"type": "typing", "id": i, "threadId": next, "isTyping": true}))
+            .await;
+        let error = e.recv_type("error").await;
+        assert_eq!(error["code"], "NOT_FOUND", "{error}");
+    }
+    let mut a = app.connect(&alice).await;
+    let mut b = app.connect(&bob).await;
+    let group = app.group(&alice, "Fresh", &[&bob]).await;
+    assert!(
+        group > probe && group <= probe + 5,
+        "the probe named {group}"
+    );
+    b.recv_where(|f| f["type"] == "thread" && f["thread"]["id"] == group)
+        .await;
+    a.send(json!({"type": "send", "id": 1, "threadId": group, "text": "live?"}))
+        .await;
+    a.recv_type("ack").await;
+    assert_eq!(b.recv_type("message").await["message"]["text"], "live?");
+    b.send(json!({"type": "typing", "id": 2, "threadId": group, "isTyping": true}))
+        .await;
+    let typing = a
+        .recv_where(|f| f["type"] == "typing" || f["type"] == "error")
+        .await;
+    assert_eq!(typing["type"], "typing", "{typing}");
+    assert_eq!(typing["user"]["id"], bob.id);
 }
