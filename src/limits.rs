@@ -18,6 +18,9 @@ const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 const AUTH_PER_MINUTE: f64 = 60.0;
 const SEND_RATE_PER_SEC: f64 = 30.0;
 const SEND_BURST: f64 = 60.0;
+/// Large reads (history, sync, message pages): each reply can be megabytes.
+const READ_RATE_PER_SEC: f64 = 10.0;
+const READ_BURST: f64 = 20.0;
 /// Past this many tracked keys, stale entries are swept before adding another.
 const SWEEP_AT: usize = 10_000;
 const SHARDS: usize = 64;
@@ -73,6 +76,7 @@ pub struct Limits {
     auth_by_addr: Mutex<HashMap<IpAddr, Bucket>>,
     failed_logins: Mutex<HashMap<String, Vec<Instant>>>,
     sends: Vec<Mutex<HashMap<i64, Bucket>>>,
+    reads: Vec<Mutex<HashMap<i64, Bucket>>>,
 }
 
 impl Limits {
@@ -88,6 +92,7 @@ impl Limits {
             auth_by_addr: Mutex::new(HashMap::new()),
             failed_logins: Mutex::new(HashMap::new()),
             sends: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            reads: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
@@ -207,5 +212,26 @@ impl Limits {
         }
         let shard = &self.sends[(user_id.unsigned_abs() as usize) % SHARDS];
         take_from(shard, user_id, SEND_RATE_PER_SEC, SEND_BURST)
+    }
+
+    /// One bucket per user for the large reads: WebSocket `history` and `sync`, and pages of
+    /// `GET /threads/{id}/messages`. On refusal: the whole seconds to wait.
+    pub async fn check_read(&self, user_id: i64) -> Result<(), u64> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            match shared
+                .take_token(&format!("read:{user_id}"), READ_RATE_PER_SEC, READ_BURST)
+                .await
+            {
+                Ok(taken) => return taken,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limits: redis unavailable, limiting per node")
+                }
+            }
+        }
+        let shard = &self.reads[(user_id.unsigned_abs() as usize) % SHARDS];
+        take_from(shard, user_id, READ_RATE_PER_SEC, READ_BURST)
     }
 }
