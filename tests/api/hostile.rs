@@ -954,42 +954,51 @@ async fn concurrent_upgrades_of_one_user_never_exceed_the_cap() {
         c.rate_limits = chat_server::config::Switch::On;
     })
     .await;
-    let user = app.register("capped_user").await;
-    let request = upgrade_request("GET", &format!("/ws?token={}", user.token), 13);
     let port = app.port;
-    let attempts: Vec<_> = (0..ATTEMPTS)
-        .map(|_| {
-            let request = request.clone();
-            tokio::spawn(async move {
-                let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-                stream.write_all(request.as_bytes()).await.unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    let n = tokio::time::timeout(FRAME_TIMEOUT, stream.read(&mut byte))
-                        .await
-                        .expect("a reply in time")
-                        .unwrap();
-                    assert_eq!(n, 1, "the reply ended early");
-                    head.push(byte[0]);
-                }
-                let status: u16 = String::from_utf8_lossy(&head[9..12]).parse().unwrap();
-                // kept open, so every admitted connection still holds its slot at the count
-                (status, stream)
+    // a few rounds, one user each: the race before the fix did not overshoot every time
+    let (mut request, mut open) = (String::new(), Vec::new());
+    for round in 0..10 {
+        let user = app.register(&format!("capped_user{round}")).await;
+        request = upgrade_request("GET", &format!("/ws?token={}", user.token), 13);
+        // every request leaves at once, once every connection is open: they race as hard as can be
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(ATTEMPTS));
+        let attempts: Vec<_> = (0..ATTEMPTS)
+            .map(|_| {
+                let request = request.clone();
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                    barrier.wait().await;
+                    stream.write_all(request.as_bytes()).await.unwrap();
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        let n = tokio::time::timeout(FRAME_TIMEOUT, stream.read(&mut byte))
+                            .await
+                            .expect("a reply in time")
+                            .unwrap();
+                        assert_eq!(n, 1, "the reply ended early");
+                        head.push(byte[0]);
+                    }
+                    let status: u16 = String::from_utf8_lossy(&head[9..12]).parse().unwrap();
+                    // kept open, so every admitted connection still holds its slot at the count
+                    (status, stream)
+                })
             })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    let mut open = Vec::new();
-    for attempt in attempts {
-        let (status, stream) = attempt.await.unwrap();
-        statuses.push(status);
-        open.push(stream);
+            .collect();
+        let mut statuses = Vec::new();
+        // the earlier rounds' connections are closed: another user's, they do not count here
+        open.clear();
+        for attempt in attempts {
+            let (status, stream) = attempt.await.unwrap();
+            statuses.push(status);
+            open.push(stream);
+        }
+        let switched = statuses.iter().filter(|&&s| s == 101).count();
+        let refused = statuses.iter().filter(|&&s| s == 429).count();
+        assert_eq!(switched, CAP, "101s: {statuses:?}");
+        assert_eq!(refused, ATTEMPTS - CAP, "the rest are 429: {statuses:?}");
     }
-    let switched = statuses.iter().filter(|&&s| s == 101).count();
-    let refused = statuses.iter().filter(|&&s| s == 429).count();
-    assert_eq!(switched, CAP, "101s: {statuses:?}");
-    assert_eq!(refused, ATTEMPTS - CAP, "the rest are 429: {statuses:?}");
     // and a slot is given back when its connection ends
     drop(open);
     let mut admitted = false;
