@@ -1,5 +1,6 @@
 //! Abuse limits of the contract: failed logins per user name, auth requests per client address,
-//! and a token bucket per user for messages and typing. Kept in Redis when several nodes share
+//! a token bucket per user for messages and typing, and one for large reads (history, sync,
+//! message pages). Kept in Redis when several nodes share
 //! it (so the limits hold across nodes), else in memory; a node that cannot reach Redis falls
 //! back to its own memory rather than to no limit at all.
 
