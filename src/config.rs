@@ -107,6 +107,10 @@ pub struct Config {
     #[arg(long, env = "WS_QUEUE_FRAMES", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_queue_frames: u64,
 
+    /// Bytes queued for one connection before it counts as a slow consumer (closed with 1013).
+    #[arg(long, env = "WS_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_queue_bytes: u64,
+
     /// Milliseconds a socket written to moments ago waits before its next write, so that under
     /// load the frames of several messages leave in one write; 0 writes every frame at once.
     #[arg(long, env = "WS_COALESCE_MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]

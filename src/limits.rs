@@ -1,5 +1,6 @@
 //! Abuse limits of the contract: failed logins per user name, auth requests per client address,
-//! and a token bucket per user for messages and typing. Kept in Redis when several nodes share
+//! a token bucket per user for messages and typing, and one for large reads (history, sync,
+//! message pages). Kept in Redis when several nodes share
 //! it (so the limits hold across nodes), else in memory; a node that cannot reach Redis falls
 //! back to its own memory rather than to no limit at all.
 
@@ -20,6 +21,9 @@ const SEND_RATE_PER_SEC: f64 = 30.0;
 const SEND_BURST: f64 = 60.0;
 /// Creating threads and adding members: 20 a minute per user.
 const THREADS_PER_MINUTE: f64 = 20.0;
+/// Large reads (history, sync, message pages): each reply can be megabytes.
+const READ_RATE_PER_SEC: f64 = 10.0;
+const READ_BURST: f64 = 20.0;
 /// Past this many tracked keys, stale entries are swept before adding another.
 const SWEEP_AT: usize = 10_000;
 const SHARDS: usize = 64;
@@ -76,6 +80,7 @@ pub struct Limits {
     failed_logins: Mutex<HashMap<String, Vec<Instant>>>,
     sends: Vec<Mutex<HashMap<i64, Bucket>>>,
     thread_changes: Vec<Mutex<HashMap<i64, Bucket>>>,
+    reads: Vec<Mutex<HashMap<i64, Bucket>>>,
 }
 
 impl Limits {
@@ -92,6 +97,7 @@ impl Limits {
             failed_logins: Mutex::new(HashMap::new()),
             sends: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             thread_changes: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            reads: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
@@ -233,5 +239,26 @@ impl Limits {
         }
         let shard = &self.thread_changes[(user_id.unsigned_abs() as usize) % SHARDS];
         take_from(shard, user_id, rate, capacity)
+    }
+
+    /// One bucket per user for the large reads: WebSocket `history` and `sync`, and pages of
+    /// `GET /threads/{id}/messages`. On refusal: the whole seconds to wait.
+    pub async fn check_read(&self, user_id: i64) -> Result<(), u64> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            match shared
+                .take_token(&format!("read:{user_id}"), READ_RATE_PER_SEC, READ_BURST)
+                .await
+            {
+                Ok(taken) => return taken,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limits: redis unavailable, limiting per node")
+                }
+            }
+        }
+        let shard = &self.reads[(user_id.unsigned_abs() as usize) % SHARDS];
+        take_from(shard, user_id, READ_RATE_PER_SEC, READ_BURST)
     }
 }

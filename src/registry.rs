@@ -24,11 +24,14 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub struct Outbox {
     state: Mutex<OutboxState>,
     capacity: usize,
+    max_bytes: usize,
 }
 
 #[derive(Debug, Default)]
 struct OutboxState {
     frames: VecDeque<Frame>,
+    /// The bytes of `frames`.
+    bytes: usize,
     /// The first close request wins.
     close: Option<u16>,
     /// The connection task, while it waits.
@@ -45,12 +48,14 @@ pub enum Next {
 }
 
 impl Outbox {
-    /// A queue that holds at most `capacity` frames before its connection counts as a slow
-    /// consumer.
-    pub fn new(capacity: usize) -> Outbox {
+    /// A queue that holds at most `capacity` frames and `max_bytes` bytes before its connection
+    /// counts as a slow consumer. An empty queue takes any one frame, so that a reply larger
+    /// than `max_bytes` still reaches a client that reads.
+    pub fn new(capacity: usize, max_bytes: usize) -> Outbox {
         Outbox {
             state: Mutex::default(),
             capacity: capacity.max(1),
+            max_bytes,
         }
     }
 
@@ -64,13 +69,16 @@ impl Outbox {
         if state.close.is_some() {
             return false;
         }
-        if state.frames.len() >= self.capacity {
+        let over_bytes =
+            !state.frames.is_empty() && state.bytes.saturating_add(frame.len()) > self.max_bytes;
+        if state.frames.len() >= self.capacity || over_bytes {
             drop(state);
             metrics::counter!("ws_slow_consumer_closes_total").increment(1);
             self.close(CLOSE_SLOW_CONSUMER);
             return false;
         }
         state.frames.push_back(frame.clone());
+        state.bytes += frame.len();
         let waiter = if state.waiter_wants_frames {
             state.waiter.take()
         } else {
@@ -104,6 +112,7 @@ impl Outbox {
             return Poll::Ready(Next::Close(code));
         }
         if wants_frames && !state.frames.is_empty() {
+            state.bytes = 0;
             return Poll::Ready(Next::Frames(std::mem::take(&mut state.frames)));
         }
         if !state
@@ -119,7 +128,9 @@ impl Outbox {
 
     /// Everything queued, without waiting (the goodbye flush).
     pub fn take_all(&self) -> VecDeque<Frame> {
-        std::mem::take(&mut self.lock().frames)
+        let mut state = self.lock();
+        state.bytes = 0;
+        std::mem::take(&mut state.frames)
     }
 
     pub fn queued(&self) -> usize {
@@ -145,6 +156,7 @@ type Shard = RwLock<HashMap<i64, Vec<ConnHandle>>>;
 
 pub struct Registry {
     shards: Box<[Shard]>,
+    slots: Arc<Slots>,
     /// Connection tasks still running, including ones saying goodbye after unregistering.
     tasks: std::sync::atomic::AtomicUsize,
 }
@@ -155,6 +167,45 @@ pub struct TaskGuard<'a>(&'a std::sync::atomic::AtomicUsize);
 impl Drop for TaskGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Connection slots taken per user, sharded like the connections.
+struct Slots(Box<[Mutex<HashMap<i64, usize>>]>);
+
+impl Slots {
+    fn shard(&self, user_id: i64) -> MutexGuard<'_, HashMap<i64, usize>> {
+        self.0[(user_id.unsigned_abs() as usize) & (self.0.len() - 1)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One of a user's connection slots, taken at admission (before the 101) and held until the
+/// connection task ends: the per-user cap is checked and claimed in one step, so concurrent
+/// upgrades cannot all pass a check made before any of them registered.
+pub struct Slot {
+    slots: Arc<Slots>,
+    user_id: i64,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("user_id", &self.user_id)
+            .finish()
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut shard = self.slots.shard(self.user_id);
+        if let Some(taken) = shard.get_mut(&self.user_id) {
+            *taken = taken.saturating_sub(1);
+            if *taken == 0 {
+                shard.remove(&self.user_id);
+            }
+        }
     }
 }
 
@@ -187,6 +238,9 @@ impl Registry {
             .next_power_of_two();
         Registry {
             shards: (0..count).map(|_| RwLock::new(HashMap::new())).collect(),
+            slots: Arc::new(Slots(
+                (0..count).map(|_| Mutex::new(HashMap::new())).collect(),
+            )),
             tasks: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -201,6 +255,21 @@ impl Registry {
             .read()
             .unwrap_or_else(|p| p.into_inner());
         shard.get(&user_id).map_or(0, Vec::len)
+    }
+
+    /// Takes one of `user_id`'s connection slots, unless `max` are taken already (`None`: no
+    /// cap).
+    pub fn claim_slot(&self, user_id: i64, max: Option<usize>) -> Option<Slot> {
+        let mut shard = self.slots.shard(user_id);
+        let taken = shard.get(&user_id).copied().unwrap_or(0);
+        if max.is_some_and(|max| taken >= max) {
+            return None;
+        }
+        shard.insert(user_id, taken + 1);
+        Some(Slot {
+            slots: self.slots.clone(),
+            user_id,
+        })
     }
 
     pub fn is_online(&self, user_id: i64) -> bool {
@@ -340,5 +409,118 @@ impl Registry {
                     .sum::<usize>()
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll};
+
+    use futures_util::task::noop_waker_ref;
+
+    use super::*;
+
+    fn frame(bytes: usize) -> Frame {
+        Frame::from("x".repeat(bytes))
+    }
+
+    fn poll(outbox: &Outbox) -> Poll<Next> {
+        outbox.poll_next(&mut Context::from_waker(noop_waker_ref()), true)
+    }
+
+    #[test]
+    fn the_outbox_is_bounded_in_frames() {
+        let outbox = Outbox::new(3, usize::MAX);
+        for _ in 0..3 {
+            assert!(outbox.push(&frame(1)));
+        }
+        assert!(!outbox.push(&frame(1)), "a fourth frame is refused");
+        assert!(matches!(
+            poll(&outbox),
+            Poll::Ready(Next::Close(CLOSE_SLOW_CONSUMER))
+        ));
+    }
+
+    #[test]
+    fn the_outbox_is_bounded_in_bytes() {
+        let outbox = Outbox::new(1024, 1000);
+        assert!(outbox.push(&frame(600)));
+        assert!(outbox.push(&frame(400)), "exactly the bound fits");
+        assert!(!outbox.push(&frame(1)), "one byte more is a slow consumer");
+        assert!(matches!(
+            poll(&outbox),
+            Poll::Ready(Next::Close(CLOSE_SLOW_CONSUMER))
+        ));
+    }
+
+    #[test]
+    fn taken_frames_no_longer_count_against_the_bytes() {
+        let outbox = Outbox::new(1024, 1000);
+        assert!(outbox.push(&frame(900)));
+        assert!(
+            matches!(poll(&outbox), Poll::Ready(Next::Frames(frames)) if frames.len() == 1),
+            "the connection task takes the frame"
+        );
+        assert!(outbox.push(&frame(900)), "the queue is empty again");
+        assert_eq!(outbox.take_all().len(), 1);
+        assert!(outbox.push(&frame(900)));
+        assert_eq!(outbox.queued(), 1);
+    }
+
+    #[test]
+    fn an_empty_outbox_takes_one_frame_larger_than_the_bound() {
+        let outbox = Outbox::new(1024, 1000);
+        assert!(outbox.push(&frame(5000)));
+        assert!(!outbox.push(&frame(1)));
+        assert!(matches!(
+            poll(&outbox),
+            Poll::Ready(Next::Close(CLOSE_SLOW_CONSUMER))
+        ));
+    }
+
+    #[test]
+    fn the_first_close_request_wins_and_refuses_later_frames() {
+        let outbox = Outbox::new(8, 1000);
+        assert!(outbox.push(&frame(10)));
+        outbox.close(CLOSE_GOING_AWAY);
+        outbox.close(CLOSE_SLOW_CONSUMER);
+        assert!(
+            !outbox.push(&frame(10)),
+            "nothing is queued after a close request"
+        );
+        assert!(matches!(
+            poll(&outbox),
+            Poll::Ready(Next::Close(CLOSE_GOING_AWAY))
+        ));
+        assert_eq!(
+            outbox.take_all().len(),
+            1,
+            "what was queued before stays for the goodbye"
+        );
+    }
+
+    #[test]
+    fn an_idle_outbox_waits() {
+        let outbox = Outbox::new(8, 1000);
+        assert!(poll(&outbox).is_pending());
+    }
+
+    #[test]
+    fn slots_are_capped_per_user_and_freed_on_drop() {
+        let registry = Registry::new();
+        let first = registry.claim_slot(7, Some(2));
+        let second = registry.claim_slot(7, Some(2));
+        assert!(first.is_some() && second.is_some());
+        assert!(registry.claim_slot(7, Some(2)).is_none(), "the cap holds");
+        assert!(registry.claim_slot(8, Some(2)).is_some(), "per user");
+        drop(first);
+        let third = registry.claim_slot(7, Some(2));
+        assert!(third.is_some(), "a freed slot can be taken again");
+        assert!(registry.claim_slot(7, None).is_some(), "no cap: always");
+        drop((second, third));
+        assert!(
+            registry.slots.shard(7).is_empty(),
+            "no entry is left behind"
+        );
     }
 }

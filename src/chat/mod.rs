@@ -580,6 +580,7 @@ impl Chat {
         after: Option<i64>,
         limit: i64,
     ) -> Result<(Vec<Message>, bool)> {
+        self.check_read(user_id).await?;
         self.require_member(user_id, thread_id).await?;
         Ok(self
             .db()
@@ -588,10 +589,20 @@ impl Chat {
     }
 
     pub async fn sync(&self, user_id: i64, after: i64, limit: i64) -> Result<(Vec<Message>, bool)> {
+        self.check_read(user_id).await?;
         Ok(self
             .db()
             .run(move |c| queries::sync(c, user_id, after, limit))
             .await?)
+    }
+
+    /// The large-read bucket, shared by history, sync and message pages (HTTP and WebSocket).
+    async fn check_read(&self, user_id: i64) -> Result<()> {
+        self.inner
+            .limits
+            .check_read(user_id)
+            .await
+            .map_err(ChatError::RateLimited)
     }
 
     /// Stores a message and delivers it. Returns the message and whether it is new (`false`:

@@ -215,7 +215,7 @@ pub struct PageQuery {
     limit: Option<String>,
 }
 
-#[utoipa::path(get, path = "/threads/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path), ("before" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1-100, default 50")), responses((status = 200, body = MessagesResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
+#[utoipa::path(get, path = "/threads/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path), ("before" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1-100, default 50")), responses((status = 200, body = MessagesResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse), (status = 429, description = "Too many large reads (history, sync, pages) for this user", body = ErrorResponse)))]
 pub async fn messages(
     auth: AuthUser,
     id: web::Path<i64>,

@@ -13,7 +13,7 @@ use super::transport::{self, Ending, Received, WsSocket};
 use crate::auth::AuthUser;
 use crate::chat::events::{encode, Ack, ServerEvent};
 use crate::chat::{Chat, ChatError, Origin, SendInput};
-use crate::registry::{ConnHandle, Frame, Next, Outbox, CLOSE_GOING_AWAY};
+use crate::registry::{ConnHandle, Frame, Next, Outbox, Slot, CLOSE_GOING_AWAY};
 use crate::validate;
 
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
@@ -63,6 +63,8 @@ fn chat_error_frame(id: &Value, err: &ChatError) -> Frame {
 pub struct ConnSettings {
     /// Frames queued before the connection counts as a slow consumer.
     pub queue_frames: usize,
+    /// Bytes queued before the connection counts as a slow consumer.
+    pub queue_bytes: usize,
 }
 
 struct Conn {
@@ -172,11 +174,18 @@ impl Conn {
 }
 
 /// Serves one WebSocket until it closes, then unregisters it.
-pub async fn run(chat: Chat, auth: AuthUser, mut socket: WsSocket, settings: ConnSettings) {
+/// `_slot` is the user's connection slot, given back when the task ends.
+pub async fn run(
+    chat: Chat,
+    auth: AuthUser,
+    _slot: Slot,
+    mut socket: WsSocket,
+    settings: ConnSettings,
+) {
     let _running = chat.registry().track_task();
     let conn_id = next_conn_id();
     let user_id = auth.user.id;
-    let outbox = Arc::new(Outbox::new(settings.queue_frames));
+    let outbox = Arc::new(Outbox::new(settings.queue_frames, settings.queue_bytes));
     let handle = ConnHandle {
         conn_id,
         outbox: outbox.clone(),

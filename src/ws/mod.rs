@@ -19,6 +19,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use crate::auth::{authenticate, authenticate_parts, AuthUser, TokenSource};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::registry::Slot;
 use crate::state::AppState;
 
 pub const PATH: &str = "/ws";
@@ -30,7 +31,8 @@ pub async fn upgrade_required(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = authenticate(&req, TokenSource::HeaderOrQuery).await?;
-    admit_user(&state, &auth)?;
+    // the slot is given back at once: this request never becomes a connection
+    drop(admit_user(&state, &auth)?);
     actix_http::ws::verify_handshake(req.head()).map_err(handshake_error)?;
     // unreachable in practice: requests with the upgrade headers never come through the router
     Err(ApiError::validation(
@@ -42,17 +44,20 @@ fn handshake_error(err: actix_http::ws::HandshakeError) -> ApiError {
     ApiError::validation(format!("WebSocket handshake failed: {err}"))
 }
 
-/// The per-user connection cap is a rate limit like the others: `RATE_LIMITS=off` lifts it.
-fn admit_user(state: &AppState, auth: &AuthUser) -> Result<(), ApiError> {
-    if state.config.rate_limits_enabled()
-        && state.chat.registry().connections_of(auth.user.id) as u64
-            >= state.config.max_connections_per_user
-    {
-        return Err(
+/// Takes one of the user's connection slots, held by the connection until its task ends. The
+/// per-user cap is a rate limit like the others: `RATE_LIMITS=off` lifts it.
+fn admit_user(state: &AppState, auth: &AuthUser) -> Result<Slot, ApiError> {
+    let max = state
+        .config
+        .rate_limits_enabled()
+        .then(|| usize::try_from(state.config.max_connections_per_user).unwrap_or(usize::MAX));
+    state
+        .chat
+        .registry()
+        .claim_slot(auth.user.id, max)
+        .ok_or_else(|| {
             ApiError::rate_limited(5).with_message("Too many open connections for this user")
-        );
-    }
-    Ok(())
+        })
 }
 
 /// The connection layer's settings, from the configuration.
@@ -79,8 +84,8 @@ pub async fn serve_upgrade(
     } else {
         "unmatched"
     };
-    let auth = match admit(&state, &req).await {
-        Ok(auth) => auth,
+    let (auth, slot) = match admit(&state, &req).await {
+        Ok(admitted) => admitted,
         Err(response) => {
             let status = response.status().as_u16();
             crate::http::record_request(req.method(), req.path(), route, status, started);
@@ -100,16 +105,23 @@ pub async fn serve_upgrade(
     crate::http::record_request(req.method(), req.path(), route, 101, started);
     let settings = connection::ConnSettings {
         queue_frames: state.config.ws_queue_frames as usize,
+        queue_bytes: usize::try_from(state.config.ws_queue_bytes).unwrap_or(usize::MAX),
     };
     // A task of its own rather than the rest of this one: the HTTP dispatcher's task (sized for
     // any request it may serve) and the request with its headers are freed now, not held for
     // the socket's whole life.
     drop(req);
-    actix_web::rt::spawn(connection::run(state.chat.clone(), auth, socket, settings));
+    actix_web::rt::spawn(connection::run(
+        state.chat.clone(),
+        auth,
+        slot,
+        socket,
+        settings,
+    ));
 }
 
 /// The checks of [`upgrade_required`], answered with the response to refuse with.
-async fn admit(state: &AppState, req: &Request) -> Result<AuthUser, HttpResponse> {
+async fn admit(state: &AppState, req: &Request) -> Result<(AuthUser, Slot), HttpResponse> {
     if req.path() != PATH {
         let message = format!("No route for {} {}", req.method(), req.path());
         return Err(ApiError::not_found(message).error_response());
@@ -131,7 +143,7 @@ async fn admit(state: &AppState, req: &Request) -> Result<AuthUser, HttpResponse
     )
     .await
     .map_err(|e| e.error_response())?;
-    admit_user(state, &auth).map_err(|e| e.error_response())?;
+    let slot = admit_user(state, &auth).map_err(|e| e.error_response())?;
     transport::verify(req).map_err(|e| handshake_error(e).error_response())?;
-    Ok(auth)
+    Ok((auth, slot))
 }

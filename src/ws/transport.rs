@@ -30,7 +30,9 @@ pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 4096;
-/// Output held per socket before it stops taking frames (see [`WsSocket::wants_frames`]).
+/// Output held per socket before it stops taking frames (see [`WsSocket::wants_frames`]), stops
+/// reading from the peer, and holds back its pong; also the bytes that must leave for a socket
+/// with a backlog to count as making progress (see [`Limits::write_stall`]).
 const OUT_HIGH_WATER: usize = 64 * 1024;
 
 pub const CLOSE_NORMAL: u16 = 1000;
@@ -49,7 +51,8 @@ pub struct Limits {
     pub ping_every: Duration,
     /// A connection that sends nothing, not even a pong, for this long is closed (1000).
     pub idle_after: Duration,
-    /// A socket that takes no bytes for this long while output waits is closed (1013).
+    /// A socket whose queued output neither empties nor loses 64 KiB for this long is closed
+    /// (1013), whatever the peer keeps sending meanwhile.
     pub write_stall: Duration,
     /// Output to a socket written less than this long ago waits out the rest of the window, so
     /// under load the frames of several messages leave in one write; output that follows a
@@ -158,8 +161,13 @@ pub struct WsSocket {
     flush_at: Option<Instant>,
     /// When `out` last emptied; `None` until then, and after a message from the peer.
     last_flush: Option<Instant>,
-    /// When the socket last took bytes, or output was queued into an empty buffer.
+    /// When output was queued into an empty buffer, or the socket last took 64 KiB of a backlog.
     write_progress: Instant,
+    /// Bytes the socket took since `write_progress`.
+    written_since_progress: usize,
+    /// The payload of the latest ping not answered yet: one pong at most waits, whatever the
+    /// peer sends (RFC 6455 allows answering only the latest ping).
+    pending_pong: Option<Bytes>,
     heartbeat: Interval,
     last_heard: Instant,
     /// A close frame is queued: nothing may follow it.
@@ -181,6 +189,8 @@ impl WsSocket {
             flush_at: None,
             last_flush: None,
             write_progress: now,
+            written_since_progress: 0,
+            pending_pong: None,
             heartbeat: tokio::time::interval_at(now + limits.ping_every, limits.ping_every),
             last_heard: now,
             closing: false,
@@ -217,6 +227,7 @@ impl WsSocket {
         let now = Instant::now();
         if was_empty {
             self.write_progress = now;
+            self.written_since_progress = 0;
         }
         let due = match self.last_flush {
             Some(at) if !urgent && now < at + self.limits.coalesce => at + self.limits.coalesce,
@@ -233,18 +244,47 @@ impl WsSocket {
         }
     }
 
+    /// Above the high-water mark the peer is not read: a client that sends faster than it reads
+    /// (pings, requests) meets TCP backpressure instead of growing this buffer.
+    fn reading_paused(&self) -> bool {
+        self.out.len() >= OUT_HIGH_WATER
+    }
+
+    /// Queues the pong of the latest ping, unless the output is too large to take it yet.
+    fn stage_pong(&mut self) {
+        if self.out.len() < OUT_HIGH_WATER {
+            if let Some(payload) = self.pending_pong.take() {
+                self.queue(OpCode::Pong, &payload, true);
+            }
+        }
+    }
+
     /// Writes as much queued output as the socket takes now, without waiting.
     fn write_ready(&mut self) -> io::Result<()> {
-        while !self.out.is_empty() {
-            match self.io.try_write(&self.out) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out.advance(n);
-                    self.write_progress = Instant::now();
+        loop {
+            while !self.out.is_empty() {
+                match self.io.try_write(&self.out) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        self.out.advance(n);
+                        // a peer that reads a few bytes now and then does not reset the clock
+                        self.written_since_progress += n;
+                        if self.written_since_progress >= OUT_HIGH_WATER {
+                            self.write_progress = Instant::now();
+                            self.written_since_progress = 0;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.stage_pong();
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
             }
+            if self.pending_pong.is_none() || self.closing {
+                break;
+            }
+            self.stage_pong();
         }
         // an idle socket keeps no buffer
         self.out = BytesMut::new();
@@ -292,7 +332,10 @@ impl WsSocket {
                         return Ok(Some(message));
                     }
                 }
-                Frame::Ping(bytes) => self.queue(OpCode::Pong, &bytes, true),
+                Frame::Ping(bytes) => {
+                    self.pending_pong = Some(bytes);
+                    self.stage_pong();
+                }
                 Frame::Pong(_) => {}
                 Frame::Close(reason) => {
                     // echo the peer's code, as RFC 6455 asks; the codec has validated it
@@ -376,12 +419,17 @@ impl WsSocket {
             if self.flush_due(now) && self.write_ready().is_err() {
                 return Received::Ended(Ending::ByPeer);
             }
+            let stall_at = self.write_progress + self.limits.write_stall;
+            // checked here too: a peer that keeps the socket readable must not starve the timer
+            if !self.out.is_empty() && now >= stall_at {
+                return Received::Ended(Ending::Fail(CLOSE_TRY_AGAIN_LATER));
+            }
             let must_write = !self.out.is_empty() && self.flush_due(now);
             let flush_at = self.flush_at.filter(|_| !must_write);
-            let stall_at = self.write_progress + self.limits.write_stall;
+            let read = !self.reading_paused();
             let wake = tokio::select! {
                 biased;
-                ready = poll_fn(|cx| self.io.poll_read_ready(cx)) => Wake::Readable(ready),
+                ready = poll_fn(|cx| self.io.poll_read_ready(cx)), if read => Wake::Readable(ready),
                 ready = poll_fn(|cx| self.io.poll_write_ready(cx)), if must_write => Wake::Writable(ready),
                 () = sleep_until(stall_at), if must_write => Wake::Stalled,
                 () = sleep_until(flush_at.unwrap_or(now)), if flush_at.is_some() => Wake::FlushDue,
@@ -404,7 +452,9 @@ impl WsSocket {
                 Wake::FlushDue => {}
                 Wake::Stalled => return Received::Ended(Ending::Fail(CLOSE_TRY_AGAIN_LATER)),
                 Wake::Heartbeat => {
-                    if self.last_heard.elapsed() >= self.limits.idle_after {
+                    // a peer that is not being read is not idle: the stall check covers it
+                    if !self.reading_paused() && self.last_heard.elapsed() >= self.limits.idle_after
+                    {
                         return Received::Ended(Ending::Fail(CLOSE_NORMAL));
                     }
                     self.queue(OpCode::Ping, b"", true);

@@ -568,3 +568,44 @@ async fn membership_changes_missed_during_a_relay_outage_are_not_served_from_cac
     );
     b.expect_none("message", Duration::from_millis(1000)).await;
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(chat_cluster_tests),
+    ignore = "needs CHAT_TEST_PG_URL and CHAT_TEST_REDIS_URL (PostgreSQL and Redis)"
+)]
+async fn large_reads_share_one_bucket_across_nodes() {
+    let (db, redis) = cluster_env();
+    let prefix = format!("test{}", rand_suffix());
+    let on = |c: &mut chat_server::config::Config| c.rate_limits = chat_server::config::Switch::On;
+    let n1 = node_with(&db, &redis, &prefix, on).await;
+    let n2 = node_with(&db, &redis, &prefix, on).await;
+    let alice = n1.register("alice_rdlim").await;
+    let bob = n2.register("bob_rdlimx").await;
+    let thread = n1.direct(&alice, &bob).await;
+    let mut sockets = [n1.connect(&alice).await, n2.connect(&alice).await];
+    for (n, ws) in sockets.iter_mut().enumerate() {
+        for i in 0..25 {
+            ws.send(json!({"type": "history", "id": format!("{n}-{i}"), "threadId": thread}))
+                .await;
+        }
+    }
+    let (mut acks, mut limited) = (0, 0);
+    for ws in sockets.iter_mut() {
+        let mut answered = 0;
+        while answered < 25 {
+            let frame = ws.recv().await;
+            match frame["type"].as_str() {
+                Some("ack") => acks += 1,
+                Some("error") if frame["code"] == "RATE_LIMITED" => limited += 1,
+                _ => continue,
+            }
+            answered += 1;
+        }
+    }
+    assert!(
+        acks < 40,
+        "one bucket of 20 (plus refill) for both nodes, got {acks} acks"
+    );
+    assert!(limited > 0, "{limited}");
+}

@@ -51,7 +51,11 @@ impl Raw {
     /// Writes the upgrade request, with `then` right behind it in the same write, and reads
     /// the 101 reply.
     async fn upgrade(app: &TestApp, token: &str, then: &[u8]) -> Raw {
-        let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        Raw::upgrade_at(app.port, token, then).await
+    }
+
+    async fn upgrade_at(port: u16, token: &str, then: &[u8]) -> Raw {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let mut bytes = upgrade_request("GET", &format!("/ws?token={token}"), 13).into_bytes();
         bytes.extend_from_slice(then);
         stream.write_all(&bytes).await.unwrap();
@@ -764,4 +768,252 @@ async fn frames_written_right_behind_the_handshake_are_served() {
         (pong["type"].as_str(), pong["id"].as_str()),
         (Some("pong"), Some("early"))
     );
+}
+
+/// A server process with the test settings plus `env`, on SQLite.
+fn start_server_env(dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Reaped {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat-server"));
+    command
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATA_DIR", dir)
+        .env("BCRYPT_COST", "4")
+        .env("RATE_LIMITS", "off")
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Reaped(command.spawn().unwrap())
+}
+
+/// Samples a process's resident memory every 50 ms; the highest value seen.
+fn rss_peak_sampler(
+    pid: u32,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    tokio::task::JoinHandle<()>,
+) {
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rss_kib(pid)));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    (peak, sampler)
+}
+
+/// Pings written as fast as the server takes them by a client that never reads: the server
+/// answers only the latest unanswered one, stops reading once its output backs up, and closes
+/// the stalled connection (1013), so its memory stays bounded; other clients are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_that_never_reads_neither_grows_memory_nor_stops_others() {
+    const FLOOD_BYTES: usize = 256 * 1024 * 1024;
+    const MEMORY_BOUND_KIB: u64 = 32 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = start_server_env(dir.path(), port, &[("WS_IDLE_SECS", "3")]);
+    wait_up(&base).await;
+    let client = reqwest::Client::new();
+    let flooder = register_at(&client, &base, "pingflooder").await;
+    let other = register_at(&client, &base, "bystander").await;
+    let rss_before = rss_kib(server.0.id());
+    let (peak, sampler) = rss_peak_sampler(server.0.id());
+
+    let mut raw = Raw::upgrade_at(port, &flooder.token, &[]).await;
+    let ping = frame(true, 0x9, &[b'p'; 125], true, 0);
+    let batch: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 512)
+        .collect();
+    let mut written = 0usize;
+    let mut closed = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    // written until the server drops the connection (a write fails), the budget is spent, or
+    // time is up; a write that cannot finish only means the server stopped reading
+    while written < FLOOD_BYTES && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(2), raw.stream.write_all(&batch)).await {
+            Ok(Ok(())) => written += batch.len(),
+            Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    sampler.abort();
+    let growth = peak.load(std::sync::atomic::Ordering::Relaxed) - rss_before;
+    eprintln!(
+        "ping flood: {} MiB written; server RSS {rss_before} KiB, peak +{growth} KiB",
+        written / (1024 * 1024)
+    );
+    assert!(
+        growth < MEMORY_BOUND_KIB,
+        "server memory grew by {growth} KiB under a ping flood of {written} bytes"
+    );
+    assert!(closed, "the stalled flooding connection was never closed");
+    let mut ws = WsClient::connect(&format!("ws://127.0.0.1:{port}/ws"), &other.token).await;
+    ws.send(json!({"type": "ping", "id": "still here"})).await;
+    assert_eq!(ws.recv_type("pong").await["id"], "still here");
+}
+
+/// A client that asks for many large `history` replies and never reads: the queue is bounded
+/// in bytes (WS_QUEUE_BYTES), so it is closed as a slow consumer (1013) long before its 1024
+/// frames are queued, and the server's memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_replies_never_read_close_the_connection_within_the_byte_bound() {
+    const REQUESTS: usize = 60;
+    const MEMORY_BOUND_KIB: u64 = 48 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = start_server_env(dir.path(), port, &[]);
+    wait_up(&base).await;
+    let client = reqwest::Client::new();
+    let reader = register_at(&client, &base, "bigreader").await;
+    let friend = register_at(&client, &base, "bigwriter").await;
+    let (status, body) = read(
+        client
+            .post(format!("{base}/threads"))
+            .bearer_auth(&reader.token)
+            .json(&json!({"userId": friend.id}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let thread = body["thread"]["id"].as_i64().unwrap();
+    // 100 messages of 4000 four-byte code points: each history page is about 1.6 MB
+    let text = "\u{1F600}".repeat(4000);
+    for _ in 0..100 {
+        let (status, body) = read(
+            client
+                .post(format!("{base}/threads/{thread}/messages"))
+                .bearer_auth(&friend.token)
+                .json(&json!({"text": text}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let rss_before = rss_kib(server.0.id());
+    let (peak, sampler) = rss_peak_sampler(server.0.id());
+
+    let requests: Vec<u8> = (0..REQUESTS)
+        .flat_map(|i| {
+            let request = json!({"type": "history", "id": i, "threadId": thread, "limit": 100});
+            frame(true, 0x1, request.to_string().as_bytes(), true, 0)
+        })
+        .collect();
+    let mut raw = Raw::upgrade_at(port, &reader.token, &requests).await;
+    // give the server time to answer all of them into a socket that is not read
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut acks = 0;
+    let code = loop {
+        let (opcode, payload) = raw.next_frame().await.expect("a close frame");
+        match opcode {
+            8 => break u16::from_be_bytes([payload[0], payload[1]]),
+            1 => {
+                let frame: Value = serde_json::from_slice(&payload).unwrap();
+                if frame["type"] == "ack" {
+                    acks += 1;
+                }
+            }
+            _ => {}
+        }
+    };
+    sampler.abort();
+    let growth = peak.load(std::sync::atomic::Ordering::Relaxed) - rss_before;
+    eprintln!("{acks} of {REQUESTS} large replies delivered; server RSS {rss_before} KiB, peak +{growth} KiB");
+    assert_eq!(code, 1013, "a slow consumer");
+    assert!(acks < REQUESTS, "the queue held every reply");
+    assert!(
+        growth < MEMORY_BOUND_KIB,
+        "server memory grew by {growth} KiB for {REQUESTS} unread replies"
+    );
+}
+
+/// The per-user connection cap is claimed at admission in one step: many simultaneous upgrades
+/// of one user get exactly as many 101s as the cap allows, and 429 for the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upgrades_of_one_user_never_exceed_the_cap() {
+    const CAP: usize = 3;
+    const ATTEMPTS: usize = 100;
+    let app = spawn_app_with(|c| {
+        c.max_connections_per_user = CAP as u64;
+        c.rate_limits = chat_server::config::Switch::On;
+    })
+    .await;
+    let port = app.port;
+    // a few rounds, one user each: the race before the fix did not overshoot every time
+    let (mut request, mut open) = (String::new(), Vec::new());
+    for round in 0..10 {
+        let user = app.register(&format!("capped_user{round}")).await;
+        request = upgrade_request("GET", &format!("/ws?token={}", user.token), 13);
+        // every request leaves at once, once every connection is open: they race as hard as can be
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(ATTEMPTS));
+        let attempts: Vec<_> = (0..ATTEMPTS)
+            .map(|_| {
+                let request = request.clone();
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                    barrier.wait().await;
+                    stream.write_all(request.as_bytes()).await.unwrap();
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        let n = tokio::time::timeout(FRAME_TIMEOUT, stream.read(&mut byte))
+                            .await
+                            .expect("a reply in time")
+                            .unwrap();
+                        assert_eq!(n, 1, "the reply ended early");
+                        head.push(byte[0]);
+                    }
+                    let status: u16 = String::from_utf8_lossy(&head[9..12]).parse().unwrap();
+                    // kept open, so every admitted connection still holds its slot at the count
+                    (status, stream)
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        // the earlier rounds' connections are closed: another user's, they do not count here
+        open.clear();
+        for attempt in attempts {
+            let (status, stream) = attempt.await.unwrap();
+            statuses.push(status);
+            open.push(stream);
+        }
+        let switched = statuses.iter().filter(|&&s| s == 101).count();
+        let refused = statuses.iter().filter(|&&s| s == 429).count();
+        assert_eq!(switched, CAP, "101s: {statuses:?}");
+        assert_eq!(refused, ATTEMPTS - CAP, "the rest are 429: {statuses:?}");
+    }
+    // and a slot is given back when its connection ends
+    drop(open);
+    let mut admitted = false;
+    for _ in 0..100 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        if &head[9..12] == b"101" {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(admitted, "the slots of closed connections are given back");
 }

@@ -778,3 +778,76 @@ async fn typing_to_future_thread_ids_does_not_stop_their_delivery() {
     assert_eq!(typing["type"], "typing", "{typing}");
     assert_eq!(typing["user"]["id"], bob.id);
 }
+
+#[tokio::test]
+async fn large_reads_are_rate_limited_after_the_burst() {
+    const REQUESTS: usize = 150;
+    let app = spawn_app_with(|c| c.rate_limits = chat_server::config::Switch::On).await;
+    let alice = app.register("alice_reads").await;
+    let bob = app.register("bob_reads").await;
+    let thread = app.direct(&alice, &bob).await;
+
+    let mut ws = app.connect(&alice).await;
+    for i in 0..REQUESTS {
+        let request = if i % 2 == 0 {
+            json!({"type": "history", "id": i, "threadId": thread})
+        } else {
+            json!({"type": "sync", "id": i, "after": 0})
+        };
+        ws.send(request).await;
+    }
+    let (mut acks, mut limited) = (0, 0);
+    for _ in 0..REQUESTS {
+        let frame = ws
+            .recv_where(|f| f["type"] == "ack" || f["type"] == "error")
+            .await;
+        match (frame["type"].as_str(), frame["code"].as_str()) {
+            (Some("ack"), _) => acks += 1,
+            (Some("error"), Some("RATE_LIMITED")) => {
+                assert!(frame["id"].is_number(), "{frame}");
+                limited += 1;
+            }
+            _ => panic!("unexpected reply {frame}"),
+        }
+    }
+    assert!(acks >= 20, "the burst is served: {acks}");
+    assert!(limited > 0, "nothing was limited in {REQUESTS} requests");
+    ws.send(json!({"type": "ping", "id": "kept"})).await;
+    assert_eq!(
+        ws.recv_type("pong").await["id"],
+        "kept",
+        "the connection stays open"
+    );
+
+    // the same bucket for pages over HTTP: bob's is full, so his burst passes and then stops
+    let path = format!("/threads/{thread}/messages");
+    let pages = futures_util::future::join_all((0..60).map(|_| {
+        app.client
+            .get(app.url(&path))
+            .bearer_auth(&bob.token)
+            .send()
+    }))
+    .await;
+    let mut statuses = Vec::new();
+    for page in pages {
+        let page = page.unwrap();
+        let retry_after = page.headers().get("retry-after").cloned();
+        let (status, body) = read(page).await;
+        if status == 429 {
+            assert_eq!(body["code"], "RATE_LIMITED", "{body}");
+            let secs: u64 = retry_after
+                .expect("Retry-After")
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(secs >= 1);
+        } else {
+            assert_eq!(status, 200, "{body}");
+        }
+        statuses.push(status);
+    }
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    assert!(ok >= 20, "the burst is served: {statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
