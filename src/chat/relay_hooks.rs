@@ -1,0 +1,55 @@
+//! Events from the other nodes, delivered to this node's connections.
+
+use crate::registry::{Frame, Skip};
+use crate::relay::{BoxFuture, Envelope, RelayHooks, Target};
+
+use super::Chat;
+
+/// Events from the other nodes, delivered to this node's connections.
+impl RelayHooks for Chat {
+    fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let skip = Skip {
+                user: envelope.skip_user,
+                conn: envelope.skip_conn,
+            };
+            let frame = envelope.frame.map(Frame::from);
+            match (envelope.target, frame) {
+                (Target::ForgetMembers(thread_id), _) => self.member_cache().forget(thread_id),
+                (Target::ForgetAll, _) => self.member_cache().clear(),
+                (Target::Users(users), Some(frame)) => {
+                    self.inner.registry.deliver(&users, &frame, skip);
+                }
+                (Target::Thread(thread_id), Some(frame)) => {
+                    match self.member_ids(thread_id).await {
+                        Ok(members) => {
+                            self.inner.registry.deliver(&members, &frame, skip);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, thread_id, "relay: could not load members")
+                        }
+                    }
+                }
+                (_, None) => {}
+            }
+        })
+    }
+
+    fn resubscribed(&self) {
+        self.member_cache().clear();
+    }
+
+    fn local_users(&self) -> Vec<i64> {
+        self.inner.registry.online_users()
+    }
+
+    fn users_gone(&self, users: Vec<i64>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for user_id in users {
+                if self.online_among(&[user_id]).await.is_empty() {
+                    self.announce_presence(user_id, false).await;
+                }
+            }
+        })
+    }
+}
