@@ -20,6 +20,7 @@ pub mod chat;
 pub mod config;
 pub mod db;
 pub mod doctor;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod limits;
@@ -44,8 +45,9 @@ use actix_web::{web, App};
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::db::Db;
+use crate::domain::close::Close;
 use crate::limits::Limits;
-use crate::registry::{Registry, CLOSE_GOING_AWAY};
+use crate::registry::Registry;
 use crate::state::AppState;
 use crate::storage::Storage;
 
@@ -328,7 +330,7 @@ pub struct Stopper {
 
 impl Stopper {
     pub async fn stop(self) {
-        self.registry.close_all(CLOSE_GOING_AWAY);
+        self.registry.close_all(Close::GoingAway);
         // give connection tasks a moment to flush and send their close frames
         // let connection tasks flush and send their close frames (bounded by their own timeout)
         for _ in 0..250 {

@@ -11,11 +11,10 @@ use std::task::{Context, Poll, Waker};
 
 use bytestring::ByteString;
 
+use crate::domain::close::Close;
+
 /// One serialized server frame, shared by every recipient without copying.
 pub type Frame = ByteString;
-
-pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
-pub const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// One connection's queue of frames to write, and its close request. Pushes never wait; the
 /// connection task takes everything queued at once (one lock per batch, not per frame), and is
@@ -33,7 +32,7 @@ struct OutboxState {
     /// The bytes of `frames`.
     bytes: usize,
     /// The first close request wins.
-    close: Option<u16>,
+    close: Option<Close>,
     /// The connection task, while it waits.
     waiter: Option<Waker>,
     /// Whether pushes should wake the waiter, or only a close request.
@@ -43,7 +42,7 @@ struct OutboxState {
 /// What the connection task is woken for.
 #[derive(Debug)]
 pub enum Next {
-    Close(u16),
+    Close(Close),
     Frames(VecDeque<Frame>),
 }
 
@@ -74,7 +73,7 @@ impl Outbox {
         if state.frames.len() >= self.capacity || over_bytes {
             drop(state);
             metrics::counter!("ws_slow_consumer_closes_total").increment(1);
-            self.close(CLOSE_SLOW_CONSUMER);
+            self.close(Close::SlowConsumer);
             return false;
         }
         state.frames.push_back(frame.clone());
@@ -91,8 +90,8 @@ impl Outbox {
         true
     }
 
-    /// Asks the connection task to close with `code`.
-    pub fn close(&self, code: u16) {
+    /// Asks the connection task to close for `reason`.
+    pub fn close(&self, code: Close) {
         let mut state = self.lock();
         if state.close.is_some() {
             return;
@@ -351,7 +350,7 @@ impl Registry {
     }
 
     /// Asks every connection on this node to close (shutdown: 1001).
-    pub fn close_all(&self, code: u16) {
+    pub fn close_all(&self, code: Close) {
         for shard in self.shards.iter() {
             let shard = shard.read().unwrap_or_else(|p| p.into_inner());
             for conn in shard.values().flatten() {
@@ -437,7 +436,7 @@ mod tests {
         assert!(!outbox.push(&frame(1)), "a fourth frame is refused");
         assert!(matches!(
             poll(&outbox),
-            Poll::Ready(Next::Close(CLOSE_SLOW_CONSUMER))
+            Poll::Ready(Next::Close(Close::SlowConsumer))
         ));
     }
 
@@ -449,7 +448,7 @@ mod tests {
         assert!(!outbox.push(&frame(1)), "one byte more is a slow consumer");
         assert!(matches!(
             poll(&outbox),
-            Poll::Ready(Next::Close(CLOSE_SLOW_CONSUMER))
+            Poll::Ready(Next::Close(Close::SlowConsumer))
         ));
     }
 
@@ -474,7 +473,7 @@ mod tests {
         assert!(!outbox.push(&frame(1)));
         assert!(matches!(
             poll(&outbox),
-            Poll::Ready(Next::Close(CLOSE_SLOW_CONSUMER))
+            Poll::Ready(Next::Close(Close::SlowConsumer))
         ));
     }
 
@@ -482,15 +481,15 @@ mod tests {
     fn the_first_close_request_wins_and_refuses_later_frames() {
         let outbox = Outbox::new(8, 1000);
         assert!(outbox.push(&frame(10)));
-        outbox.close(CLOSE_GOING_AWAY);
-        outbox.close(CLOSE_SLOW_CONSUMER);
+        outbox.close(Close::GoingAway);
+        outbox.close(Close::SlowConsumer);
         assert!(
             !outbox.push(&frame(10)),
             "nothing is queued after a close request"
         );
         assert!(matches!(
             poll(&outbox),
-            Poll::Ready(Next::Close(CLOSE_GOING_AWAY))
+            Poll::Ready(Next::Close(Close::GoingAway))
         ));
         assert_eq!(
             outbox.take_all().len(),

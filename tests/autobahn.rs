@@ -28,9 +28,7 @@ async fn echo(req: Request, upgraded: Upgraded, limits: Limits) {
             Received::Binary(bytes) => socket.send_binary(&bytes),
             Received::WantsFrames => {}
             Received::Ended(Ending::ByPeer) => return,
-            Received::Ended(Ending::Fail(code)) => {
-                return socket.close(code, transport::violation_text(code)).await
-            }
+            Received::Ended(Ending::Fail(code)) => return socket.close(code).await,
         }
     }
 }

@@ -9,14 +9,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::protocol::{self, Request};
-use super::transport::{self, Ending, Received, WsSocket};
+use super::transport::{Ending, Received, WsSocket};
 use crate::auth::AuthUser;
 use crate::chat::events::{encode, Ack, ServerEvent};
 use crate::chat::{Chat, ChatError, Origin, SendInput};
-use crate::registry::{ConnHandle, Frame, Next, Outbox, Slot, CLOSE_GOING_AWAY};
+use crate::domain::close::Close;
+use crate::registry::{ConnHandle, Frame, Next, Outbox, Slot};
 use crate::validate;
-
-pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
 fn next_conn_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -24,16 +23,6 @@ fn next_conn_id() -> u64 {
     // random high bits keep ids distinct across restarts and nodes
     let seed = *SEED.get_or_init(|| rand::random::<u64>() & 0xFFFF_FFFF_0000_0000);
     seed | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF)
-}
-
-/// The text of the close frame for the chat layer's own codes and the connection layer's (whose
-/// 1013 is also the chat layer's slow consumer).
-fn close_text(code: u16) -> &'static str {
-    match code {
-        CLOSE_GOING_AWAY => "server shutting down",
-        CLOSE_TOKEN_EXPIRED => "token expired",
-        other => transport::violation_text(other),
-    }
 }
 
 fn error_frame(id: &Value, code: &str, message: &str) -> Frame {
@@ -225,7 +214,7 @@ pub async fn run(
     let token_expiry = tokio::time::sleep(expires_in);
     tokio::pin!(token_expiry);
 
-    let close_code: Option<u16> = loop {
+    let close_code: Option<Close> = loop {
         let wants_frames = socket.wants_frames();
         tokio::select! {
             biased;
@@ -238,7 +227,7 @@ pub async fn run(
                     }
                 }
             },
-            () = &mut token_expiry => break Some(CLOSE_TOKEN_EXPIRED),
+            () = &mut token_expiry => break Some(Close::TokenExpired),
             received = socket.recv() => match received {
                 Received::Text(text) => Box::pin(conn.handle_text(&text)).await,
                 Received::Binary(_) => {
@@ -252,14 +241,14 @@ pub async fn run(
         }
     };
     if let Some(code) = close_code {
-        if code == CLOSE_GOING_AWAY {
+        if code == Close::GoingAway {
             // flush what was queued before saying goodbye
             for frame in outbox.take_all() {
                 socket.send_text(frame.as_bytes());
             }
         }
         // bounded in time: a client that does not read may never take the close frame
-        Box::pin(socket.close(code, close_text(code))).await;
+        Box::pin(socket.close(code)).await;
     }
     // after the goodbye, so a shutdown does not stop the server before it is written
     Box::pin(chat.disconnected(user_id, conn_id)).await;

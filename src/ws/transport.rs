@@ -24,6 +24,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant, Interval};
 
+pub use crate::domain::close::Close;
+
 /// How long a close frame (or a handshake reply) may wait for a socket that is not being read.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// After our close frame, how long the peer has to answer with its own before TCP is closed.
@@ -34,12 +36,6 @@ const READ_CHUNK: usize = 4096;
 /// reading from the peer, and holds back its pong; also the bytes that must leave for a socket
 /// with a backlog to count as making progress (see [`Limits::write_stall`]).
 const OUT_HIGH_WATER: usize = 64 * 1024;
-
-pub const CLOSE_NORMAL: u16 = 1000;
-pub const CLOSE_PROTOCOL: u16 = 1002;
-pub const CLOSE_INVALID_DATA: u16 = 1007;
-pub const CLOSE_TOO_BIG: u16 = 1009;
-pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
 /// An HTTP/1 connection handed over by actix after it parsed a request asking for an upgrade.
 pub type Upgraded = Framed<TcpStream, h1::Codec>;
@@ -76,7 +72,7 @@ pub enum Ending {
     ByPeer,
     /// The connection must be closed with this code: a protocol violation, the idle timeout, or
     /// a socket that stopped taking bytes.
-    Fail(u16),
+    Fail(Close),
 }
 
 /// Checks that `req` is a WebSocket handshake this layer can accept.
@@ -313,7 +309,7 @@ impl WsSocket {
     }
 
     /// The next complete data message already read, handling control frames on the way.
-    fn next_buffered(&mut self) -> Result<Option<Received>, u16> {
+    fn next_buffered(&mut self) -> Result<Option<Received>, Close> {
         loop {
             if self.read_buf.is_empty() {
                 self.read_buf = BytesMut::new();
@@ -347,7 +343,7 @@ impl WsSocket {
         }
     }
 
-    fn continuation(&mut self, item: Item) -> Result<Option<Received>, u16> {
+    fn continuation(&mut self, item: Item) -> Result<Option<Received>, Close> {
         let (first, bytes, last) = match item {
             Item::FirstText(bytes) => (Some(true), bytes, false),
             Item::FirstBinary(bytes) => (Some(false), bytes, false),
@@ -362,10 +358,10 @@ impl WsSocket {
         }
         // the codec rejects continuations that were not started
         let Some(partial) = self.partial.as_mut() else {
-            return Err(CLOSE_PROTOCOL);
+            return Err(Close::Protocol);
         };
         if partial.data.len() + bytes.len() > self.limits.max_message_bytes {
-            return Err(CLOSE_TOO_BIG);
+            return Err(Close::TooBig);
         }
         partial.data.extend_from_slice(&bytes);
         if !last {
@@ -376,7 +372,7 @@ impl WsSocket {
             data,
         }) = self.partial.take()
         else {
-            return Err(CLOSE_PROTOCOL);
+            return Err(Close::Protocol);
         };
         if is_text {
             text(data.freeze()).map(Some)
@@ -422,7 +418,7 @@ impl WsSocket {
             let stall_at = self.write_progress + self.limits.write_stall;
             // checked here too: a peer that keeps the socket readable must not starve the timer
             if !self.out.is_empty() && now >= stall_at {
-                return Received::Ended(Ending::Fail(CLOSE_TRY_AGAIN_LATER));
+                return Received::Ended(Ending::Fail(Close::SlowConsumer));
             }
             let must_write = !self.out.is_empty() && self.flush_due(now);
             let flush_at = self.flush_at.filter(|_| !must_write);
@@ -450,12 +446,12 @@ impl WsSocket {
                     return Received::Ended(Ending::ByPeer)
                 }
                 Wake::FlushDue => {}
-                Wake::Stalled => return Received::Ended(Ending::Fail(CLOSE_TRY_AGAIN_LATER)),
+                Wake::Stalled => return Received::Ended(Ending::Fail(Close::SlowConsumer)),
                 Wake::Heartbeat => {
                     // a peer that is not being read is not idle: the stall check covers it
                     if !self.reading_paused() && self.last_heard.elapsed() >= self.limits.idle_after
                     {
-                        return Received::Ended(Ending::Fail(CLOSE_NORMAL));
+                        return Received::Ended(Ending::Fail(Close::IdleTimeout));
                     }
                     self.queue(OpCode::Ping, b"", true);
                 }
@@ -476,10 +472,10 @@ impl WsSocket {
 
     /// Sends what is queued and then a close frame with `code`, waits briefly for the peer's
     /// close frame, and closes TCP. Bounded in time for peers that do not read.
-    pub async fn close(mut self, code: u16, text: &str) {
+    pub async fn close(mut self, close: Close) {
         self.queue_close(Some(CloseReason {
-            code: code.into(),
-            description: (!text.is_empty()).then(|| text.to_owned()),
+            code: close.code().into(),
+            description: Some(close.text().to_owned()),
         }));
         if timeout(CLOSE_WAIT, self.flush_all()).await.is_ok() && !self.peer_closed {
             let _ = timeout(CLOSE_LINGER, self.await_peer_close()).await;
@@ -502,27 +498,15 @@ impl WsSocket {
     }
 }
 
-fn text(bytes: Bytes) -> Result<Received, u16> {
+fn text(bytes: Bytes) -> Result<Received, Close> {
     ByteString::try_from(bytes)
         .map(Received::Text)
-        .map_err(|_| CLOSE_INVALID_DATA)
+        .map_err(|_| Close::InvalidData)
 }
 
-fn violation_code(err: &ProtocolError) -> u16 {
+fn violation_code(err: &ProtocolError) -> Close {
     match err {
-        ProtocolError::Overflow => CLOSE_TOO_BIG,
-        _ => CLOSE_PROTOCOL,
-    }
-}
-
-/// Why the connection layer closes with `code`, for the close frame.
-pub fn violation_text(code: u16) -> &'static str {
-    match code {
-        CLOSE_NORMAL => "idle timeout",
-        CLOSE_TOO_BIG => "frame too large",
-        CLOSE_INVALID_DATA => "invalid UTF-8",
-        CLOSE_PROTOCOL => "protocol error",
-        CLOSE_TRY_AGAIN_LATER => "slow consumer: reconnect and sync",
-        _ => "",
+        ProtocolError::Overflow => Close::TooBig,
+        _ => Close::Protocol,
     }
 }

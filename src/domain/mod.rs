@@ -1,0 +1,3 @@
+//! Plain domain types every layer may use: they depend on nothing else in the crate.
+
+pub mod close;
