@@ -4,6 +4,7 @@
 //! it (so the limits hold across nodes), else in memory; a node that cannot reach Redis falls
 //! back to its own memory rather than to no limit at all.
 
+use crate::domain::ids::UserId;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -78,9 +79,9 @@ pub struct Limits {
     shared: Option<std::sync::Arc<RedisRelay>>,
     auth_by_addr: Mutex<HashMap<IpAddr, Bucket>>,
     failed_logins: Mutex<HashMap<String, Vec<Instant>>>,
-    sends: Vec<Mutex<HashMap<i64, Bucket>>>,
-    thread_changes: Vec<Mutex<HashMap<i64, Bucket>>>,
-    reads: Vec<Mutex<HashMap<i64, Bucket>>>,
+    sends: Vec<Mutex<HashMap<UserId, Bucket>>>,
+    thread_changes: Vec<Mutex<HashMap<UserId, Bucket>>>,
+    reads: Vec<Mutex<HashMap<UserId, Bucket>>>,
 }
 
 impl Limits {
@@ -200,7 +201,7 @@ impl Limits {
 
     /// One bucket per user for WebSocket `send` and `typing` and HTTP message posts.
     /// On refusal: the whole seconds to wait.
-    pub async fn check_send(&self, user_id: i64) -> Result<(), u64> {
+    pub async fn check_send(&self, user_id: UserId) -> Result<(), u64> {
         if !self.enabled {
             return Ok(());
         }
@@ -215,13 +216,13 @@ impl Limits {
                 }
             }
         }
-        let shard = &self.sends[(user_id.unsigned_abs() as usize) % SHARDS];
+        let shard = &self.sends[(user_id.0.unsigned_abs() as usize) % SHARDS];
         take_from(shard, user_id, SEND_RATE_PER_SEC, SEND_BURST)
     }
 
     /// One budget per user for creating threads and adding members (each gives other users
     /// a row and a `thread` frame). On refusal: the whole seconds to wait.
-    pub async fn check_thread_change(&self, user_id: i64) -> Result<(), u64> {
+    pub async fn check_thread_change(&self, user_id: UserId) -> Result<(), u64> {
         if !self.enabled {
             return Ok(());
         }
@@ -237,13 +238,13 @@ impl Limits {
                 }
             }
         }
-        let shard = &self.thread_changes[(user_id.unsigned_abs() as usize) % SHARDS];
+        let shard = &self.thread_changes[(user_id.0.unsigned_abs() as usize) % SHARDS];
         take_from(shard, user_id, rate, capacity)
     }
 
     /// One bucket per user for the large reads: WebSocket `history` and `sync`, and pages of
     /// `GET /threads/{id}/messages`. On refusal: the whole seconds to wait.
-    pub async fn check_read(&self, user_id: i64) -> Result<(), u64> {
+    pub async fn check_read(&self, user_id: UserId) -> Result<(), u64> {
         if !self.enabled {
             return Ok(());
         }
@@ -258,7 +259,7 @@ impl Limits {
                 }
             }
         }
-        let shard = &self.reads[(user_id.unsigned_abs() as usize) % SHARDS];
+        let shard = &self.reads[(user_id.0.unsigned_abs() as usize) % SHARDS];
         take_from(shard, user_id, READ_RATE_PER_SEC, READ_BURST)
     }
 }

@@ -4,6 +4,7 @@
 //! the sending half of each connection's bounded queue; the connection task owns the socket.
 //! Delivery never waits: a full queue marks a slow consumer, which is closed with 1013.
 
+use crate::domain::ids::{ConnId, UserId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -140,7 +141,7 @@ impl Outbox {
 /// A live connection, as the registry holds it.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
-    pub conn_id: u64,
+    pub conn_id: ConnId,
     pub outbox: Arc<Outbox>,
 }
 
@@ -151,7 +152,7 @@ impl ConnHandle {
     }
 }
 
-type Shard = RwLock<HashMap<i64, Vec<ConnHandle>>>;
+type Shard = RwLock<HashMap<UserId, Vec<ConnHandle>>>;
 
 pub struct Registry {
     shards: Box<[Shard]>,
@@ -170,11 +171,11 @@ impl Drop for TaskGuard<'_> {
 }
 
 /// Connection slots taken per user, sharded like the connections.
-struct Slots(Box<[Mutex<HashMap<i64, usize>>]>);
+struct Slots(Box<[Mutex<HashMap<UserId, usize>>]>);
 
 impl Slots {
-    fn shard(&self, user_id: i64) -> MutexGuard<'_, HashMap<i64, usize>> {
-        self.0[(user_id.unsigned_abs() as usize) & (self.0.len() - 1)]
+    fn shard(&self, user_id: UserId) -> MutexGuard<'_, HashMap<UserId, usize>> {
+        self.0[(user_id.0.unsigned_abs() as usize) & (self.0.len() - 1)]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
@@ -185,7 +186,7 @@ impl Slots {
 /// upgrades cannot all pass a check made before any of them registered.
 pub struct Slot {
     slots: Arc<Slots>,
-    user_id: i64,
+    user_id: UserId,
 }
 
 impl std::fmt::Debug for Slot {
@@ -218,8 +219,8 @@ pub enum Registered {
 /// Who, among the audience, is left out of one delivery.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Skip {
-    pub user: Option<i64>,
-    pub conn: Option<u64>,
+    pub user: Option<UserId>,
+    pub conn: Option<ConnId>,
 }
 
 impl Default for Registry {
@@ -244,11 +245,11 @@ impl Registry {
         }
     }
 
-    fn shard(&self, user_id: i64) -> &Shard {
-        &self.shards[(user_id.unsigned_abs() as usize) & (self.shards.len() - 1)]
+    fn shard(&self, user_id: UserId) -> &Shard {
+        &self.shards[(user_id.0.unsigned_abs() as usize) & (self.shards.len() - 1)]
     }
 
-    pub fn connections_of(&self, user_id: i64) -> usize {
+    pub fn connections_of(&self, user_id: UserId) -> usize {
         let shard = self
             .shard(user_id)
             .read()
@@ -258,7 +259,7 @@ impl Registry {
 
     /// Takes one of `user_id`'s connection slots, unless `max` are taken already (`None`: no
     /// cap).
-    pub fn claim_slot(&self, user_id: i64, max: Option<usize>) -> Option<Slot> {
+    pub fn claim_slot(&self, user_id: UserId, max: Option<usize>) -> Option<Slot> {
         let mut shard = self.slots.shard(user_id);
         let taken = shard.get(&user_id).copied().unwrap_or(0);
         if max.is_some_and(|max| taken >= max) {
@@ -271,11 +272,11 @@ impl Registry {
         })
     }
 
-    pub fn is_online(&self, user_id: i64) -> bool {
+    pub fn is_online(&self, user_id: UserId) -> bool {
         self.connections_of(user_id) > 0
     }
 
-    pub fn register(&self, user_id: i64, handle: ConnHandle) -> Registered {
+    pub fn register(&self, user_id: UserId, handle: ConnHandle) -> Registered {
         let mut shard = self
             .shard(user_id)
             .write()
@@ -291,7 +292,7 @@ impl Registry {
     }
 
     /// Removes a connection; `true` when it was the user's last one on this node.
-    pub fn unregister(&self, user_id: i64, conn_id: u64) -> bool {
+    pub fn unregister(&self, user_id: UserId, conn_id: ConnId) -> bool {
         let mut shard = self
             .shard(user_id)
             .write()
@@ -313,7 +314,7 @@ impl Registry {
 
     /// Queues `frame` on every connection of every user in `users`, minus `skip`.
     /// Returns the number of connections it was queued on.
-    pub fn deliver(&self, users: &[i64], frame: &Frame, skip: Skip) -> usize {
+    pub fn deliver(&self, users: &[UserId], frame: &Frame, skip: Skip) -> usize {
         let mut delivered = 0;
         for &user_id in users {
             if skip.user == Some(user_id) {
@@ -338,7 +339,7 @@ impl Registry {
     }
 
     /// Queues `frame` on one connection of `user_id`.
-    pub fn deliver_to_conn(&self, user_id: i64, conn_id: u64, frame: &Frame) -> bool {
+    pub fn deliver_to_conn(&self, user_id: UserId, conn_id: ConnId, frame: &Frame) -> bool {
         let shard = self
             .shard(user_id)
             .read()
@@ -360,7 +361,7 @@ impl Registry {
     }
 
     /// Users with at least one connection on this node.
-    pub fn online_users(&self) -> Vec<i64> {
+    pub fn online_users(&self) -> Vec<UserId> {
         self.shards
             .iter()
             .flat_map(|s| {
@@ -507,18 +508,27 @@ mod tests {
     #[test]
     fn slots_are_capped_per_user_and_freed_on_drop() {
         let registry = Registry::new();
-        let first = registry.claim_slot(7, Some(2));
-        let second = registry.claim_slot(7, Some(2));
+        let first = registry.claim_slot(UserId(7), Some(2));
+        let second = registry.claim_slot(UserId(7), Some(2));
         assert!(first.is_some() && second.is_some());
-        assert!(registry.claim_slot(7, Some(2)).is_none(), "the cap holds");
-        assert!(registry.claim_slot(8, Some(2)).is_some(), "per user");
+        assert!(
+            registry.claim_slot(UserId(7), Some(2)).is_none(),
+            "the cap holds"
+        );
+        assert!(
+            registry.claim_slot(UserId(8), Some(2)).is_some(),
+            "per user"
+        );
         drop(first);
-        let third = registry.claim_slot(7, Some(2));
+        let third = registry.claim_slot(UserId(7), Some(2));
         assert!(third.is_some(), "a freed slot can be taken again");
-        assert!(registry.claim_slot(7, None).is_some(), "no cap: always");
+        assert!(
+            registry.claim_slot(UserId(7), None).is_some(),
+            "no cap: always"
+        );
         drop((second, third));
         assert!(
-            registry.slots.shard(7).is_empty(),
+            registry.slots.shard(UserId(7)).is_empty(),
             "no entry is left behind"
         );
     }

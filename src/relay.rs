@@ -9,6 +9,7 @@
 //! /healthz and its log, and reconnects with backoff. Messages are in the database first, so a
 //! client that missed events while the relay was down gets them with `sync`.
 
+use crate::domain::ids::{ConnId, ThreadId, UserId};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,10 +71,10 @@ return {count, wait}
 #[serde(rename_all = "camelCase")]
 pub enum Target {
     /// Every member of a thread (each node resolves the members itself).
-    Thread(i64),
-    Users(Vec<i64>),
+    Thread(ThreadId),
+    Users(Vec<UserId>),
     /// Not a frame: a thread's membership changed, drop cached member lists.
-    ForgetMembers(i64),
+    ForgetMembers(ThreadId),
     /// Not a frame: some `ForgetMembers` of this node never went out; drop every cached list.
     ForgetAll,
 }
@@ -91,9 +92,9 @@ pub struct Envelope {
     pub node: String,
     pub target: Target,
     #[serde(default)]
-    pub skip_user: Option<i64>,
+    pub skip_user: Option<UserId>,
     #[serde(default)]
-    pub skip_conn: Option<u64>,
+    pub skip_conn: Option<ConnId>,
     #[serde(default)]
     pub frame: Option<String>,
 }
@@ -103,9 +104,9 @@ pub trait RelayHooks: Send + Sync + 'static {
     /// An event another node published.
     fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, ()>;
     /// Users with a connection on this node.
-    fn local_users(&self) -> Vec<i64>;
+    fn local_users(&self) -> Vec<UserId>;
     /// Users whose node died: offline unless connected somewhere else.
-    fn users_gone(&self, users: Vec<i64>) -> BoxFuture<'_, ()>;
+    fn users_gone(&self, users: Vec<UserId>) -> BoxFuture<'_, ()>;
     /// The subscription is (re)established: whatever was published while it was down (member
     /// list invalidations included) is lost, so anything cached from other nodes' events goes.
     fn resubscribed(&self);
@@ -395,7 +396,7 @@ impl RedisRelay {
     }
 
     /// Claims each dead node (one node wins the SREM) and returns the users it had online.
-    async fn sweep_dead_nodes(&self) -> Result<Vec<i64>> {
+    async fn sweep_dead_nodes(&self) -> Result<Vec<UserId>> {
         let nodes_key = self.nodes_key();
         let nodes: Vec<String> = self
             .run(|mut c| async move { c.smembers(nodes_key).await })
@@ -416,11 +417,11 @@ impl RedisRelay {
                 .await?;
             if claimed == 1 {
                 let online_key = self.online_key(&node);
-                let users: Vec<i64> = self
+                let users: Vec<UserId> = self
                     .run(|mut c| async move {
                         let users: Vec<i64> = c.smembers(&online_key).await?;
                         let _: i64 = c.del(&online_key).await?;
-                        Ok(users)
+                        Ok(users.into_iter().map(UserId).collect::<Vec<_>>())
                     })
                     .await?;
                 tracing::info!(node = %node, users = users.len(), "node expired; its users are offline");
@@ -431,22 +432,22 @@ impl RedisRelay {
     }
 
     /// Records that this node has `user_id` online.
-    pub async fn mark_online(&self, user_id: i64) -> Result<()> {
+    pub async fn mark_online(&self, user_id: UserId) -> Result<()> {
         let key = self.online_key(&self.node_id);
-        self.run(|mut c| async move { c.sadd::<_, _, i64>(key, user_id).await })
+        self.run(|mut c| async move { c.sadd::<_, _, i64>(key, user_id.0).await })
             .await
             .map(|_| ())
     }
 
-    pub async fn mark_offline(&self, user_id: i64) -> Result<()> {
+    pub async fn mark_offline(&self, user_id: UserId) -> Result<()> {
         let key = self.online_key(&self.node_id);
-        self.run(|mut c| async move { c.srem::<_, _, i64>(key, user_id).await })
+        self.run(|mut c| async move { c.srem::<_, _, i64>(key, user_id.0).await })
             .await
             .map(|_| ())
     }
 
     /// Which of `users` are online on some other live node.
-    pub async fn online_elsewhere(&self, users: &[i64]) -> Result<HashSet<i64>> {
+    pub async fn online_elsewhere(&self, users: &[UserId]) -> Result<HashSet<UserId>> {
         let mut online = HashSet::new();
         if users.is_empty() {
             return Ok(online);
@@ -457,7 +458,7 @@ impl RedisRelay {
             .await?;
         for node in nodes.into_iter().filter(|n| *n != self.node_id) {
             let key = self.online_key(&node);
-            let ids = users.to_vec();
+            let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
             let flags: Vec<bool> = self
                 .run(|mut c| async move {
                     redis::cmd("SMISMEMBER")
@@ -479,13 +480,14 @@ impl RedisRelay {
     }
 
     /// Rewrites this node's online set (after Redis lost its data, e.g. a restart).
-    pub async fn restore_online(&self, users: Vec<i64>) -> Result<()> {
+    pub async fn restore_online(&self, users: Vec<UserId>) -> Result<()> {
         let key = self.online_key(&self.node_id);
         self.run(|mut c| async move {
             let mut pipe = redis::pipe();
             pipe.atomic().del(&key).ignore();
             if !users.is_empty() {
-                pipe.sadd(&key, users).ignore();
+                pipe.sadd(&key, users.iter().map(|u| u.0).collect::<Vec<i64>>())
+                    .ignore();
             }
             pipe.query_async::<()>(&mut c).await
         })

@@ -7,6 +7,8 @@ use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::UserId;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     /// The user id, as a string per RFC 7519 (a number is accepted too).
@@ -24,7 +26,7 @@ enum SubjectId {
 
 #[derive(Debug, Clone, Copy)]
 pub struct VerifiedClaims {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub exp: i64,
 }
 
@@ -56,7 +58,7 @@ impl Jwt {
         }
     }
 
-    pub fn issue(&self, user_id: i64) -> Result<String, TokenError> {
+    pub fn issue(&self, user_id: UserId) -> Result<String, TokenError> {
         let iat = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: SubjectId::Text(user_id.to_string()),
@@ -81,7 +83,7 @@ impl Jwt {
             return Err(TokenError::Invalid("expired".into()));
         }
         Ok(VerifiedClaims {
-            user_id,
+            user_id: UserId(user_id),
             exp: data.claims.exp,
         })
     }

@@ -2,13 +2,14 @@
 
 use crate::db::models::User;
 use crate::db::queries::{self, ReadOutcome};
+use crate::domain::ids::{ConnId, MessageId, ThreadId, UserId};
 use crate::registry::Skip;
 
 use super::events::{encode, ServerEvent, TypingUser};
 use super::{Chat, ChatError, Result};
 
 impl Chat {
-    pub async fn typing(&self, user: &User, thread_id: i64, is_typing: bool) -> Result<()> {
+    pub async fn typing(&self, user: &User, thread_id: ThreadId, is_typing: bool) -> Result<()> {
         self.inner
             .limits
             .check_send(user.id)
@@ -40,10 +41,10 @@ impl Chat {
 
     pub async fn mark_read(
         &self,
-        user_id: i64,
-        thread_id: i64,
-        message_id: i64,
-        origin_conn: Option<u64>,
+        user_id: UserId,
+        thread_id: ThreadId,
+        message_id: MessageId,
+        origin_conn: Option<ConnId>,
     ) -> Result<()> {
         let outcome = self
             .db()

@@ -1,5 +1,6 @@
 //! Every frame the server sends over a WebSocket, serialized once and shared by all recipients.
 
+use crate::domain::ids::{MessageId, ThreadId, UserId};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -24,19 +25,19 @@ pub enum ServerEvent<'a> {
     },
     #[serde(rename_all = "camelCase")]
     Typing {
-        thread_id: i64,
+        thread_id: ThreadId,
         user: TypingUser<'a>,
         is_typing: bool,
     },
     #[serde(rename_all = "camelCase")]
     Read {
-        thread_id: i64,
-        user_id: i64,
-        message_id: i64,
+        thread_id: ThreadId,
+        user_id: UserId,
+        message_id: MessageId,
     },
     #[serde(rename_all = "camelCase")]
     Presence {
-        user_id: i64,
+        user_id: UserId,
         online: bool,
     },
     Thread {
@@ -45,7 +46,7 @@ pub enum ServerEvent<'a> {
     /// Extension: the receiver is no longer a member of this thread.
     #[serde(rename_all = "camelCase")]
     Removed {
-        thread_id: i64,
+        thread_id: ThreadId,
     },
     Pong {
         id: &'a Value,
@@ -61,7 +62,7 @@ pub enum ServerEvent<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TypingUser<'a> {
-    pub id: i64,
+    pub id: UserId,
     pub nick_name: &'a str,
 }
 

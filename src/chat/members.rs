@@ -1,5 +1,6 @@
 //! The member cache: thread id -> member ids, read by every fan-out, and the membership checks.
 
+use crate::domain::ids::{MessageId, ThreadId, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,13 +21,13 @@ pub(super) const MEMBER_CACHE_IDS: usize = 1 << 20;
 /// cannot put the old list back; bounded in threads and in ids.
 #[derive(Default)]
 pub(super) struct MemberCache {
-    entries: HashMap<i64, Arc<Vec<i64>>>,
+    entries: HashMap<ThreadId, Arc<Vec<UserId>>>,
     ids: usize,
     generation: u64,
 }
 
 impl MemberCache {
-    pub(super) fn insert(&mut self, thread_id: i64, ids: Arc<Vec<i64>>, read_at: u64) {
+    pub(super) fn insert(&mut self, thread_id: ThreadId, ids: Arc<Vec<UserId>>, read_at: u64) {
         if read_at != self.generation || ids.is_empty() || ids.len() > MEMBER_CACHE_IDS / 4 {
             return;
         }
@@ -43,13 +44,13 @@ impl MemberCache {
         self.entries.insert(thread_id, ids);
     }
 
-    pub(super) fn remove(&mut self, thread_id: i64) {
+    pub(super) fn remove(&mut self, thread_id: ThreadId) {
         if let Some(old) = self.entries.remove(&thread_id) {
             self.ids -= old.len();
         }
     }
 
-    pub(super) fn forget(&mut self, thread_id: i64) {
+    pub(super) fn forget(&mut self, thread_id: ThreadId) {
         self.generation += 1;
         self.remove(thread_id);
     }
@@ -62,9 +63,9 @@ impl MemberCache {
 }
 
 impl Chat {
-    pub(super) async fn member_ids(&self, thread_id: i64) -> Result<Arc<Vec<i64>>> {
+    pub(super) async fn member_ids(&self, thread_id: ThreadId) -> Result<Arc<Vec<UserId>>> {
         // Without a live subscription, other nodes' invalidations do not reach us: no cache.
-        let usable = self.inner.relay.as_ref().map_or(true, |r| r.is_healthy());
+        let usable = self.inner.relay.as_ref().is_none_or(|r| r.is_healthy());
         let read_at = {
             let cache = self.member_cache();
             if usable {
@@ -90,13 +91,17 @@ impl Chat {
     }
 
     /// After a committed membership change: here, and on every other node.
-    pub(super) fn forget_members(&self, thread_id: i64) {
+    pub(super) fn forget_members(&self, thread_id: ThreadId) {
         self.member_cache().forget(thread_id);
         self.relay_publish(Target::ForgetMembers(thread_id), None, Skip::default());
     }
 
     /// NotFound for a thread that does not exist, NotMember for one the user is not in.
-    pub(super) async fn require_member(&self, user_id: i64, thread_id: i64) -> Result<i64> {
+    pub(super) async fn require_member(
+        &self,
+        user_id: UserId,
+        thread_id: ThreadId,
+    ) -> Result<MessageId> {
         let found = self
             .db()
             .run(move |c| {
@@ -112,7 +117,7 @@ impl Chat {
         found
     }
 
-    pub(super) async fn not_member_or_missing(&self, thread_id: i64) -> ChatError {
+    pub(super) async fn not_member_or_missing(&self, thread_id: ThreadId) -> ChatError {
         match self
             .db()
             .run(move |c| queries::find_thread(c, thread_id))
@@ -134,35 +139,49 @@ mod tests {
         let mut cache = MemberCache::default();
         let read_at = cache.generation;
         // the members are being read from the database when a removal commits
-        cache.forget(7);
-        cache.insert(7, Arc::new(vec![1, 2]), read_at);
-        assert!(!cache.entries.contains_key(&7), "the old list came back");
-        cache.insert(7, Arc::new(vec![1]), cache.generation);
-        assert_eq!(cache.entries.get(&7).map(|ids| ids.len()), Some(1));
+        cache.forget(ThreadId(7));
+        cache.insert(ThreadId(7), Arc::new(vec![UserId(1), UserId(2)]), read_at);
+        assert!(
+            !cache.entries.contains_key(&ThreadId(7)),
+            "the old list came back"
+        );
+        cache.insert(ThreadId(7), Arc::new(vec![UserId(1)]), cache.generation);
+        assert_eq!(
+            cache.entries.get(&ThreadId(7)).map(|ids| ids.len()),
+            Some(1)
+        );
         let read_at = cache.generation;
         cache.clear();
-        cache.insert(8, Arc::new(vec![1]), read_at);
+        cache.insert(ThreadId(8), Arc::new(vec![UserId(1)]), read_at);
         assert!(cache.entries.is_empty() && cache.ids == 0);
     }
 
     #[test]
     fn threads_without_members_are_never_cached() {
         let mut cache = MemberCache::default();
-        cache.insert(9, Arc::new(Vec::new()), cache.generation);
+        cache.insert(ThreadId(9), Arc::new(Vec::new()), cache.generation);
         assert!(cache.entries.is_empty());
     }
 
     #[test]
     fn the_cache_is_bounded_in_threads_and_ids() {
         let mut cache = MemberCache::default();
-        for thread_id in 0..(MEMBER_CACHE_THREADS as i64 * 2) {
-            cache.insert(thread_id, Arc::new(vec![1, 2, 3]), cache.generation);
+        for thread_id in (0..(MEMBER_CACHE_THREADS as i64 * 2)).map(ThreadId) {
+            cache.insert(
+                thread_id,
+                Arc::new(vec![UserId(1), UserId(2), UserId(3)]),
+                cache.generation,
+            );
         }
         assert_eq!(cache.entries.len(), MEMBER_CACHE_THREADS);
         assert_eq!(cache.ids, MEMBER_CACHE_THREADS * 3);
-        let big = Arc::new((0..MEMBER_CACHE_IDS as i64 / 4).collect::<Vec<_>>());
+        let big = Arc::new(
+            (0..MEMBER_CACHE_IDS as i64 / 4)
+                .map(UserId)
+                .collect::<Vec<_>>(),
+        );
         for thread_id in 0..8 {
-            cache.insert(-1 - thread_id, big.clone(), cache.generation);
+            cache.insert(ThreadId(-1 - thread_id), big.clone(), cache.generation);
         }
         assert!(cache.ids <= MEMBER_CACHE_IDS, "{} ids", cache.ids);
         assert_eq!(

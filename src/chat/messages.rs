@@ -4,6 +4,7 @@
 use crate::db::models::Message;
 use crate::db::queries::{self, InsertOutcome, NewMessageInput};
 use crate::db::DbError;
+use crate::domain::ids::{MessageId, ThreadId, UserId};
 use crate::registry::Skip;
 use crate::storage::StoredFile;
 use crate::validate;
@@ -12,7 +13,7 @@ use super::events::{encode, Ack, ServerEvent};
 use super::{Chat, ChatError, Origin, Result};
 
 pub struct SendInput {
-    pub thread_id: i64,
+    pub thread_id: ThreadId,
     pub text: Option<String>,
     pub client_msg_id: Option<String>,
     pub files: Vec<StoredFile>,
@@ -86,10 +87,10 @@ pub(super) fn settle_files(
 impl Chat {
     pub async fn history(
         &self,
-        user_id: i64,
-        thread_id: i64,
-        before: Option<i64>,
-        after: Option<i64>,
+        user_id: UserId,
+        thread_id: ThreadId,
+        before: Option<MessageId>,
+        after: Option<MessageId>,
         limit: i64,
     ) -> Result<(Vec<Message>, bool)> {
         self.check_read(user_id).await?;
@@ -100,7 +101,12 @@ impl Chat {
             .await?)
     }
 
-    pub async fn sync(&self, user_id: i64, after: i64, limit: i64) -> Result<(Vec<Message>, bool)> {
+    pub async fn sync(
+        &self,
+        user_id: UserId,
+        after: MessageId,
+        limit: i64,
+    ) -> Result<(Vec<Message>, bool)> {
         self.check_read(user_id).await?;
         Ok(self
             .db()
@@ -109,7 +115,7 @@ impl Chat {
     }
 
     /// The large-read bucket, shared by history, sync and message pages (HTTP and WebSocket).
-    pub(super) async fn check_read(&self, user_id: i64) -> Result<()> {
+    pub(super) async fn check_read(&self, user_id: UserId) -> Result<()> {
         self.inner
             .limits
             .check_read(user_id)
@@ -121,7 +127,7 @@ impl Chat {
     /// a repeated clientMsgId, answered with the original and delivered to no one again).
     pub async fn send(
         &self,
-        sender_id: i64,
+        sender_id: UserId,
         input: SendInput,
         origin: Option<Origin>,
     ) -> Result<(Message, bool)> {
@@ -187,7 +193,7 @@ impl Chat {
     /// fan-out all follow the queue. The committer is a task of its own, so a sender that goes
     /// away mid-commit (a closed HTTP request) cannot strand the others.
     pub(super) fn enqueue_send(&self, send: PendingSend) {
-        let stripe = (send.input.thread_id.unsigned_abs() as usize) % THREAD_LOCK_STRIPES;
+        let stripe = (send.input.thread_id.0.unsigned_abs() as usize) % THREAD_LOCK_STRIPES;
         let start_committer = {
             let mut queue = self.commit_queue(stripe);
             queue.pending.push(send);

@@ -21,6 +21,7 @@ mod threads;
 
 pub use messages::SendInput;
 
+use crate::domain::ids::{ConnId, ThreadId, UserId};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -56,8 +57,8 @@ type Result<T> = std::result::Result<T, ChatError>;
 /// Which connection asked, so that its reply is queued in order with the events it causes.
 #[derive(Debug, Clone)]
 pub struct Origin {
-    pub user_id: i64,
-    pub conn_id: u64,
+    pub user_id: UserId,
+    pub conn_id: ConnId,
     pub request_id: Value,
 }
 
@@ -128,13 +129,13 @@ impl Chat {
     }
 
     /// Delivers to every connection of `users`, here and on the other nodes.
-    fn emit_to_users(&self, users: &[i64], frame: &Frame, skip: Skip) {
+    fn emit_to_users(&self, users: &[UserId], frame: &Frame, skip: Skip) {
         self.inner.registry.deliver(users, frame, skip);
         self.relay_publish(Target::Users(users.to_vec()), Some(frame), skip);
     }
 
     /// Delivers to every connection of the thread's members, here and on the other nodes.
-    fn emit_to_thread(&self, thread_id: i64, members: &[i64], frame: &Frame, skip: Skip) {
+    fn emit_to_thread(&self, thread_id: ThreadId, members: &[UserId], frame: &Frame, skip: Skip) {
         self.inner.registry.deliver(members, frame, skip);
         self.relay_publish(Target::Thread(thread_id), Some(frame), skip);
     }

@@ -1,6 +1,7 @@
 //! Presence: who is online on any node, told to their contacts on first open and last close.
 
 use crate::db::queries::{self};
+use crate::domain::ids::{ConnId, UserId};
 use crate::registry::{ConnHandle, Registered, Skip};
 
 use super::events::{encode, ServerEvent};
@@ -8,7 +9,7 @@ use super::Chat;
 
 impl Chat {
     /// Which of `users` have a connection on any node.
-    pub(super) async fn online_among(&self, users: &[i64]) -> Vec<i64> {
+    pub(super) async fn online_among(&self, users: &[UserId]) -> Vec<UserId> {
         let elsewhere = match &self.inner.relay {
             Some(relay) => relay.online_elsewhere(users).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "presence: relay unavailable, counting this node only");
@@ -23,7 +24,7 @@ impl Chat {
             .collect()
     }
 
-    pub(super) async fn announce_presence(&self, user_id: i64, online: bool) {
+    pub(super) async fn announce_presence(&self, user_id: UserId, online: bool) {
         match self
             .db()
             .run(move |c| queries::contact_ids(c, user_id))
@@ -33,13 +34,13 @@ impl Chat {
                 let frame = encode(&ServerEvent::Presence { user_id, online });
                 self.emit_to_users(&contacts, &frame, Skip::default());
             }
-            Err(e) => tracing::warn!(error = %e, user_id, "could not load contacts for presence"),
+            Err(e) => tracing::warn!(error = %e, %user_id, "could not load contacts for presence"),
         }
     }
 
     /// Registers a live connection. On the user's first one (on any node), tells their
     /// contacts they are online. Returns the contacts online now, for the new connection.
-    pub async fn connected(&self, user_id: i64, handle: ConnHandle) -> Vec<i64> {
+    pub async fn connected(&self, user_id: UserId, handle: ConnHandle) -> Vec<UserId> {
         let first_here = self.inner.registry.register(user_id, handle) == Registered::First;
         if first_here {
             let elsewhere = match &self.inner.relay {
@@ -66,14 +67,14 @@ impl Chat {
         {
             Ok(ids) => ids,
             Err(e) => {
-                tracing::warn!(error = %e, user_id, "could not load contacts for presence");
+                tracing::warn!(error = %e, %user_id, "could not load contacts for presence");
                 return Vec::new();
             }
         };
         self.online_among(&contacts).await
     }
 
-    pub async fn disconnected(&self, user_id: i64, conn_id: u64) {
+    pub async fn disconnected(&self, user_id: UserId, conn_id: ConnId) {
         if !self.inner.registry.unregister(user_id, conn_id) {
             return;
         }

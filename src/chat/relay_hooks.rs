@@ -1,5 +1,6 @@
 //! Events from the other nodes, delivered to this node's connections.
 
+use crate::domain::ids::UserId;
 use crate::registry::{Frame, Skip};
 use crate::relay::{BoxFuture, Envelope, RelayHooks, Target};
 
@@ -26,7 +27,7 @@ impl RelayHooks for Chat {
                             self.inner.registry.deliver(&members, &frame, skip);
                         }
                         Err(e) => {
-                            tracing::warn!(error = %e, thread_id, "relay: could not load members")
+                            tracing::warn!(error = %e, %thread_id, "relay: could not load members")
                         }
                     }
                 }
@@ -39,11 +40,11 @@ impl RelayHooks for Chat {
         self.member_cache().clear();
     }
 
-    fn local_users(&self) -> Vec<i64> {
+    fn local_users(&self) -> Vec<UserId> {
         self.inner.registry.online_users()
     }
 
-    fn users_gone(&self, users: Vec<i64>) -> BoxFuture<'_, ()> {
+    fn users_gone(&self, users: Vec<UserId>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             for user_id in users {
                 if self.online_among(&[user_id]).await.is_empty() {

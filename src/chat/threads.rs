@@ -1,6 +1,7 @@
 //! Threads and their members: direct and group threads, adding, removing, renaming, and the
 //! `thread` events that keep every member's client current.
 
+use crate::domain::ids::{MessageId, ThreadId, UserId};
 use std::collections::HashMap;
 
 use crate::db::models::{Thread, User};
@@ -20,7 +21,7 @@ pub(super) const PRESENCE_INTRODUCTION_MAX_MEMBERS: usize = 256;
 pub(super) const THREAD_EVENT_VARIANTS: usize = 32;
 
 /// Only the owner of a group may change it.
-pub(super) fn check_group_owner(thread: &Thread, actor: i64, not_owner: &str) -> Result<()> {
+pub(super) fn check_group_owner(thread: &Thread, actor: UserId, not_owner: &str) -> Result<()> {
     if !thread.is_group {
         return Err(refusal(MemberChange::Direct, not_owner));
     }
@@ -50,7 +51,7 @@ pub(super) fn refusal(change: MemberChange, not_owner: &str) -> ChatError {
 }
 
 impl Chat {
-    pub async fn user(&self, id: i64) -> Result<User> {
+    pub async fn user(&self, id: UserId) -> Result<User> {
         self.db()
             .run(move |c| queries::find_user(c, id))
             .await?
@@ -64,7 +65,7 @@ impl Chat {
             .await?)
     }
 
-    pub(super) async fn view(&self, thread_id: i64, viewer: i64) -> Result<Thread> {
+    pub(super) async fn view(&self, thread_id: ThreadId, viewer: UserId) -> Result<Thread> {
         self.db()
             .run(move |c| {
                 let Some(row) = queries::find_thread(c, thread_id)? else {
@@ -78,7 +79,7 @@ impl Chat {
             .await?
     }
 
-    pub async fn list_threads(&self, user_id: i64) -> Result<Vec<Thread>> {
+    pub async fn list_threads(&self, user_id: UserId) -> Result<Vec<Thread>> {
         Ok(self
             .db()
             .run(move |c| {
@@ -90,24 +91,24 @@ impl Chat {
             .await?)
     }
 
-    pub async fn thread(&self, user_id: i64, thread_id: i64) -> Result<Thread> {
+    pub async fn thread(&self, user_id: UserId, thread_id: ThreadId) -> Result<Thread> {
         self.view(thread_id, user_id).await
     }
 
     /// Tells `user_ids` (on their every connection, on every node) about a thread they were
     /// just added to. Newcomers all see it alike (nothing unread), so one frame serves them all.
     /// Then newcomers and the members already there learn who of each other is online.
-    pub(super) async fn announce_thread(&self, thread_id: i64, user_ids: &[i64]) {
+    pub(super) async fn announce_thread(&self, thread_id: ThreadId, user_ids: &[UserId]) {
         let Some(&first) = user_ids.first() else {
             return;
         };
         let thread = match self.view(thread_id, first).await {
             Ok(thread) => thread,
-            Err(e) => return tracing::warn!(error = %e, thread_id, "could not announce thread"),
+            Err(e) => return tracing::warn!(error = %e, %thread_id, "could not announce thread"),
         };
         let frame = encode(&ServerEvent::Thread { thread: &thread });
         self.emit_to_users(user_ids, &frame, Skip::default());
-        let members: Vec<i64> = thread.members.iter().map(|u| u.id).collect();
+        let members: Vec<UserId> = thread.members.iter().map(|u| u.id).collect();
         // New contacts: presence is exchanged here, not only on the next (re)connect. Bounded,
         // since it costs online-members x newcomers frames.
         if members.len() <= PRESENCE_INTRODUCTION_MAX_MEMBERS {
@@ -135,7 +136,7 @@ impl Chat {
     /// Tells the members of a thread (but `skip_user`) its new state after a change of its
     /// members or name: a `thread` frame, each member's own (unread count, read mark), one
     /// frame per distinct read state.
-    pub(super) async fn announce_change(&self, thread_id: i64, skip_user: Option<i64>) {
+    pub(super) async fn announce_change(&self, thread_id: ThreadId, skip_user: Option<UserId>) {
         let found = self
             .db()
             .run(move |c| {
@@ -152,19 +153,19 @@ impl Chat {
         let (mut thread, states) = match found {
             Ok(Some(found)) => found,
             Ok(None) => return,
-            Err(e) => return tracing::warn!(error = %e, thread_id, "could not announce thread"),
+            Err(e) => return tracing::warn!(error = %e, %thread_id, "could not announce thread"),
         };
-        let mut groups: HashMap<(i64, i64), Vec<i64>> = HashMap::new();
+        let mut groups: HashMap<(MessageId, i64), Vec<UserId>> = HashMap::new();
         for (user_id, mark, unread) in states {
             if Some(user_id) != skip_user {
                 groups.entry((mark, unread)).or_default().push(user_id);
             }
         }
-        let mut groups: Vec<((i64, i64), Vec<i64>)> = groups.into_iter().collect();
+        let mut groups: Vec<((MessageId, i64), Vec<UserId>)> = groups.into_iter().collect();
         groups.sort_by_key(|(_, users)| std::cmp::Reverse(users.len()));
         if groups.len() > THREAD_EVENT_VARIANTS {
             // bounded work and memory for a huge group: the rest see the most common state
-            let rest: Vec<i64> = groups
+            let rest: Vec<UserId> = groups
                 .drain(THREAD_EVENT_VARIANTS..)
                 .flat_map(|(_, users)| users)
                 .collect();
@@ -179,7 +180,7 @@ impl Chat {
     }
 
     /// The direct thread between the caller and `other_id`, created if missing.
-    pub async fn open_direct(&self, user_id: i64, other_id: i64) -> Result<(Thread, bool)> {
+    pub async fn open_direct(&self, user_id: UserId, other_id: UserId) -> Result<(Thread, bool)> {
         self.user(other_id).await?;
         let existing = self
             .db()
@@ -204,9 +205,9 @@ impl Chat {
 
     pub async fn create_group(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         name: &str,
-        member_ids: Vec<i64>,
+        member_ids: Vec<UserId>,
     ) -> Result<Thread> {
         let name = validate::thread_name(name).map_err(ChatError::Validation)?;
         let mut members = member_ids;
@@ -237,7 +238,7 @@ impl Chat {
         self.view(row.id, owner_id).await
     }
 
-    pub(super) async fn check_thread_budget(&self, user_id: i64) -> Result<()> {
+    pub(super) async fn check_thread_budget(&self, user_id: UserId) -> Result<()> {
         self.inner
             .limits
             .check_thread_change(user_id)
@@ -245,7 +246,12 @@ impl Chat {
             .map_err(ChatError::RateLimited)
     }
 
-    pub async fn add_member(&self, actor: i64, thread_id: i64, user_id: i64) -> Result<Thread> {
+    pub async fn add_member(
+        &self,
+        actor: UserId,
+        thread_id: ThreadId,
+        user_id: UserId,
+    ) -> Result<Thread> {
         // the cheap refusals first, so that they cost no budget
         let thread = self.view(thread_id, actor).await?;
         check_group_owner(&thread, actor, "Only the owner can add members")?;
@@ -278,7 +284,12 @@ impl Chat {
 
     /// The owner removes anyone; anyone removes themself. An owner who leaves hands the group
     /// to the longest-standing member.
-    pub async fn remove_member(&self, actor: i64, thread_id: i64, user_id: i64) -> Result<()> {
+    pub async fn remove_member(
+        &self,
+        actor: UserId,
+        thread_id: ThreadId,
+        user_id: UserId,
+    ) -> Result<()> {
         let change = self
             .db()
             .run(move |c| queries::remove_member(c, actor, thread_id, user_id))
@@ -294,7 +305,12 @@ impl Chat {
     }
 
     /// The owner renames a group; every member hears of it.
-    pub async fn rename_group(&self, actor: i64, thread_id: i64, name: &str) -> Result<Thread> {
+    pub async fn rename_group(
+        &self,
+        actor: UserId,
+        thread_id: ThreadId,
+        name: &str,
+    ) -> Result<Thread> {
         let name = validate::thread_name(name).map_err(ChatError::Validation)?;
         let change = self
             .db()

@@ -6,6 +6,7 @@ use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
 use super::schema::{attachments, messages, thread_members, threads, users};
+use crate::domain::ids::{MessageId, ThreadId, UserId};
 
 /// Times are stored as naive UTC and sent as RFC 3339 with a `Z`.
 pub fn serialize_time<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
@@ -19,7 +20,7 @@ pub fn now() -> NaiveDateTime {
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub user_name: String,
     pub user_name_key: String,
     pub nick_name: String,
@@ -44,7 +45,8 @@ pub struct NewUser<'a> {
 #[diesel(table_name = users)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub user_name: String,
     pub nick_name: String,
     pub avatar_url: Option<String>,
@@ -70,7 +72,8 @@ impl From<UserRow> for User {
 #[diesel(table_name = users)]
 #[serde(rename_all = "camelCase")]
 pub struct Sender {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub user_name: String,
     pub nick_name: String,
     pub avatar_url: Option<String>,
@@ -79,12 +82,12 @@ pub struct Sender {
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = threads)]
 pub struct ThreadRow {
-    pub id: i64,
+    pub id: ThreadId,
     pub is_group: bool,
     pub name: Option<String>,
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<UserId>,
     pub direct_key: Option<String>,
-    pub last_message_id: Option<i64>,
+    pub last_message_id: Option<MessageId>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -94,7 +97,7 @@ pub struct ThreadRow {
 pub struct NewThread<'a> {
     pub is_group: bool,
     pub name: Option<&'a str>,
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<UserId>,
     pub direct_key: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -103,9 +106,9 @@ pub struct NewThread<'a> {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = thread_members)]
 pub struct NewMember {
-    pub thread_id: i64,
-    pub user_id: i64,
-    pub last_read_message_id: i64,
+    pub thread_id: ThreadId,
+    pub user_id: UserId,
+    pub last_read_message_id: MessageId,
     pub joined_at: NaiveDateTime,
 }
 
@@ -113,18 +116,21 @@ pub struct NewMember {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Thread {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: ThreadId,
     pub is_group: bool,
     pub name: Option<String>,
-    pub owner_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub owner_id: Option<UserId>,
     pub members: Vec<User>,
     pub last_message: Option<Message>,
     pub unread_count: i64,
     /// The viewer's own read mark.
-    pub last_read_message_id: i64,
+    #[schema(value_type = i64)]
+    pub last_read_message_id: MessageId,
     /// Every member's read mark, by user id: what "seen" indicators are drawn from.
     #[schema(value_type = std::collections::HashMap<String, i64>)]
-    pub read_marks: std::collections::BTreeMap<i64, i64>,
+    pub read_marks: std::collections::BTreeMap<UserId, MessageId>,
     #[serde(serialize_with = "serialize_time")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
@@ -133,9 +139,9 @@ pub struct Thread {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = messages)]
 pub struct MessageRow {
-    pub id: i64,
-    pub thread_id: i64,
-    pub sender_id: i64,
+    pub id: MessageId,
+    pub thread_id: ThreadId,
+    pub sender_id: UserId,
     pub body: Option<String>,
     pub client_msg_id: Option<String>,
     pub created_at: NaiveDateTime,
@@ -144,8 +150,8 @@ pub struct MessageRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = messages)]
 pub struct NewMessage<'a> {
-    pub thread_id: i64,
-    pub sender_id: i64,
+    pub thread_id: ThreadId,
+    pub sender_id: UserId,
     pub body: Option<&'a str>,
     pub client_msg_id: Option<&'a str>,
     pub created_at: NaiveDateTime,
@@ -157,7 +163,7 @@ pub struct NewMessage<'a> {
 pub struct Attachment {
     pub id: i64,
     #[serde(skip)]
-    pub message_id: i64,
+    pub message_id: MessageId,
     pub url: String,
     pub name: String,
     pub content_type: String,
@@ -167,7 +173,7 @@ pub struct Attachment {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = attachments)]
 pub struct NewAttachment {
-    pub message_id: i64,
+    pub message_id: MessageId,
     pub url: String,
     pub name: String,
     pub content_type: String,
@@ -178,8 +184,10 @@ pub struct NewAttachment {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
-    pub id: i64,
-    pub thread_id: i64,
+    #[schema(value_type = i64)]
+    pub id: MessageId,
+    #[schema(value_type = i64)]
+    pub thread_id: ThreadId,
     pub sender: Sender,
     pub text: Option<String>,
     pub attachments: Vec<Attachment>,

@@ -1,5 +1,6 @@
 //! Every query the server runs, written once for both backends.
 
+use crate::domain::ids::{MessageId, ThreadId, UserId};
 use std::collections::HashMap;
 
 use diesel::prelude::*;
@@ -31,7 +32,7 @@ pub fn find_user_row_by_key(conn: &mut DbConn, key: &str) -> Result<Option<UserR
         .optional())?)
 }
 
-pub fn find_user(conn: &mut DbConn, id: i64) -> Result<Option<User>> {
+pub fn find_user(conn: &mut DbConn, id: UserId) -> Result<Option<User>> {
     Ok(with_conn!(conn, c => users::table
         .find(id)
         .select(User::as_select())
@@ -39,7 +40,7 @@ pub fn find_user(conn: &mut DbConn, id: i64) -> Result<Option<User>> {
         .optional())?)
 }
 
-pub fn count_existing_users(conn: &mut DbConn, ids: &[i64]) -> Result<i64> {
+pub fn count_existing_users(conn: &mut DbConn, ids: &[UserId]) -> Result<i64> {
     Ok(with_conn!(conn, c => users::table
         .filter(users::id.eq_any(ids))
         .count()
@@ -73,7 +74,7 @@ pub fn search_users(conn: &mut DbConn, query: &str, limit: i64) -> Result<Vec<Us
 /// Updates what is given; returns the new user and the avatar it replaced.
 pub fn update_user(
     conn: &mut DbConn,
-    id: i64,
+    id: UserId,
     nick_name: Option<&str>,
     avatar_url: Option<&str>,
 ) -> Result<Option<(User, Option<String>)>> {
@@ -98,7 +99,7 @@ pub fn update_user(
 
 // ---------------------------------------------------------------- threads
 
-pub fn find_thread(conn: &mut DbConn, id: i64) -> Result<Option<ThreadRow>> {
+pub fn find_thread(conn: &mut DbConn, id: ThreadId) -> Result<Option<ThreadRow>> {
     Ok(with_conn!(conn, c => threads::table
         .find(id)
         .select(ThreadRow::as_select())
@@ -107,7 +108,11 @@ pub fn find_thread(conn: &mut DbConn, id: i64) -> Result<Option<ThreadRow>> {
 }
 
 /// The member's read mark, or `None` when the user is not a member.
-pub fn membership(conn: &mut DbConn, thread_id: i64, user_id: i64) -> Result<Option<i64>> {
+pub fn membership(
+    conn: &mut DbConn,
+    thread_id: ThreadId,
+    user_id: UserId,
+) -> Result<Option<MessageId>> {
     Ok(with_conn!(conn, c => thread_members::table
         .find((thread_id, user_id))
         .select(thread_members::last_read_message_id)
@@ -115,7 +120,7 @@ pub fn membership(conn: &mut DbConn, thread_id: i64, user_id: i64) -> Result<Opt
         .optional())?)
 }
 
-pub fn member_ids(conn: &mut DbConn, thread_id: i64) -> Result<Vec<i64>> {
+pub fn member_ids(conn: &mut DbConn, thread_id: ThreadId) -> Result<Vec<UserId>> {
     Ok(with_conn!(conn, c => thread_members::table
         .filter(thread_members::thread_id.eq(thread_id))
         .order(thread_members::user_id.asc())
@@ -124,7 +129,7 @@ pub fn member_ids(conn: &mut DbConn, thread_id: i64) -> Result<Vec<i64>> {
 }
 
 /// Everyone who shares at least one thread with `user_id` (themself excluded).
-pub fn contact_ids(conn: &mut DbConn, user_id: i64) -> Result<Vec<i64>> {
+pub fn contact_ids(conn: &mut DbConn, user_id: UserId) -> Result<Vec<UserId>> {
     let (mine, others) = diesel::alias!(thread_members as mine, thread_members as others);
     Ok(with_conn!(conn, c => others
         .filter(
@@ -140,7 +145,7 @@ pub fn contact_ids(conn: &mut DbConn, user_id: i64) -> Result<Vec<i64>> {
 }
 
 /// Returns the direct thread between two users and whether this call created it.
-pub fn get_or_create_direct(conn: &mut DbConn, a: i64, b: i64) -> Result<(ThreadRow, bool)> {
+pub fn get_or_create_direct(conn: &mut DbConn, a: UserId, b: UserId) -> Result<(ThreadRow, bool)> {
     let key = format!("{}:{}", a.min(b), a.max(b));
     let attempt = write_tx!(conn, c => {
         let existing = threads::table
@@ -167,7 +172,7 @@ pub fn get_or_create_direct(conn: &mut DbConn, a: i64, b: i64) -> Result<(Thread
         members.dedup();
         let rows: Vec<NewMember> = members
             .into_iter()
-            .map(|user_id| NewMember { thread_id: row.id, user_id, last_read_message_id: 0, joined_at: now })
+            .map(|user_id| NewMember { thread_id: row.id, user_id, last_read_message_id: MessageId(0), joined_at: now })
             .collect();
         diesel::insert_into(thread_members::table).values(&rows).execute(c)?;
         Ok::<_, diesel::result::Error>((row, true))
@@ -188,9 +193,9 @@ pub fn get_or_create_direct(conn: &mut DbConn, a: i64, b: i64) -> Result<(Thread
 /// Creates a group thread owned by `owner_id` with the given members (owner included).
 pub fn create_group(
     conn: &mut DbConn,
-    owner_id: i64,
+    owner_id: UserId,
     name: &str,
-    member_ids: &[i64],
+    member_ids: &[UserId],
 ) -> Result<ThreadRow> {
     Ok(write_tx!(conn, c => {
         let now = now();
@@ -208,7 +213,7 @@ pub fn create_group(
         for chunk in member_ids.chunks(1000) {
             let rows: Vec<NewMember> = chunk
                 .iter()
-                .map(|&user_id| NewMember { thread_id: row.id, user_id, last_read_message_id: 0, joined_at: now })
+                .map(|&user_id| NewMember { thread_id: row.id, user_id, last_read_message_id: MessageId(0), joined_at: now })
                 .collect();
             diesel::insert_into(thread_members::table).values(&rows).execute(c)?;
         }
@@ -220,11 +225,11 @@ pub fn create_group(
 /// nothing more: `BEGIN IMMEDIATE` already holds the database's write lock. PostgreSQL locks
 /// the thread row, so a concurrent add waits here and then counts the members it committed.
 trait LockThread {
-    fn lock_thread(&mut self, thread_id: i64) -> QueryResult<Option<ThreadRow>>;
+    fn lock_thread(&mut self, thread_id: ThreadId) -> QueryResult<Option<ThreadRow>>;
 }
 
 impl LockThread for diesel::sqlite::SqliteConnection {
-    fn lock_thread(&mut self, thread_id: i64) -> QueryResult<Option<ThreadRow>> {
+    fn lock_thread(&mut self, thread_id: ThreadId) -> QueryResult<Option<ThreadRow>> {
         threads::table
             .find(thread_id)
             .select(ThreadRow::as_select())
@@ -234,7 +239,7 @@ impl LockThread for diesel::sqlite::SqliteConnection {
 }
 
 impl LockThread for diesel::pg::PgConnection {
-    fn lock_thread(&mut self, thread_id: i64) -> QueryResult<Option<ThreadRow>> {
+    fn lock_thread(&mut self, thread_id: ThreadId) -> QueryResult<Option<ThreadRow>> {
         threads::table
             .find(thread_id)
             .select(ThreadRow::as_select())
@@ -267,14 +272,14 @@ pub enum MemberChange {
 /// adds cannot pass `max` members together.
 pub fn add_member(
     conn: &mut DbConn,
-    actor: i64,
-    thread_id: i64,
-    user_id: i64,
+    actor: UserId,
+    thread_id: ThreadId,
+    user_id: UserId,
     max: u64,
 ) -> Result<MemberChange> {
     Ok(write_tx!(conn, c => {
         let Some(row) = c.lock_thread(thread_id)? else { return Ok(MemberChange::NoThread) };
-        let members: Vec<i64> = thread_members::table
+        let members: Vec<UserId> = thread_members::table
             .filter(thread_members::thread_id.eq(thread_id))
             .select(thread_members::user_id)
             .load(c)?;
@@ -298,7 +303,7 @@ pub fn add_member(
                 thread_id,
                 user_id,
                 // a newcomer starts with the backlog marked read
-                last_read_message_id: row.last_message_id.unwrap_or(0),
+                last_read_message_id: row.last_message_id.unwrap_or_default(),
                 joined_at: now(),
             })
             .execute(c)?;
@@ -310,9 +315,9 @@ pub fn add_member(
 /// the longest-standing member. One transaction, the owner read under the same lock.
 pub fn remove_member(
     conn: &mut DbConn,
-    actor: i64,
-    thread_id: i64,
-    user_id: i64,
+    actor: UserId,
+    thread_id: ThreadId,
+    user_id: UserId,
 ) -> Result<MemberChange> {
     Ok(write_tx!(conn, c => {
         let Some(row) = c.lock_thread(thread_id)? else { return Ok(MemberChange::NoThread) };
@@ -334,7 +339,7 @@ pub fn remove_member(
             return Ok(MemberChange::NoSuchMember);
         }
         if row.owner_id == Some(user_id) {
-            let next: Option<i64> = thread_members::table
+            let next: Option<UserId> = thread_members::table
                 .filter(thread_members::thread_id.eq(thread_id))
                 .order((thread_members::joined_at.asc(), thread_members::user_id.asc()))
                 .select(thread_members::user_id)
@@ -351,8 +356,8 @@ pub fn remove_member(
 /// The owner renames a group (`name` already validated).
 pub fn rename_group(
     conn: &mut DbConn,
-    actor: i64,
-    thread_id: i64,
+    actor: UserId,
+    thread_id: ThreadId,
     name: &str,
 ) -> Result<MemberChange> {
     Ok(write_tx!(conn, c => {
@@ -381,7 +386,7 @@ pub fn rename_group(
 }
 
 /// The direct thread between two users, if there is one.
-pub fn find_direct(conn: &mut DbConn, a: i64, b: i64) -> Result<Option<ThreadRow>> {
+pub fn find_direct(conn: &mut DbConn, a: UserId, b: UserId) -> Result<Option<ThreadRow>> {
     let key = format!("{}:{}", a.min(b), a.max(b));
     Ok(with_conn!(conn, c => threads::table
         .filter(threads::direct_key.eq(&key))
@@ -391,7 +396,10 @@ pub fn find_direct(conn: &mut DbConn, a: i64, b: i64) -> Result<Option<ThreadRow
 }
 
 /// Every member's read mark and unread count, for `thread` events each member sees as theirs.
-pub fn member_read_states(conn: &mut DbConn, thread_id: i64) -> Result<Vec<(i64, i64, i64)>> {
+pub fn member_read_states(
+    conn: &mut DbConn,
+    thread_id: ThreadId,
+) -> Result<Vec<(UserId, MessageId, i64)>> {
     Ok(with_conn!(conn, c => thread_members::table
         .left_join(
             messages::table.on(messages::thread_id
@@ -410,7 +418,7 @@ pub fn member_read_states(conn: &mut DbConn, thread_id: i64) -> Result<Vec<(i64,
 }
 
 /// The user's threads, most recent activity first.
-pub fn threads_of_user(conn: &mut DbConn, user_id: i64) -> Result<Vec<(ThreadRow, i64)>> {
+pub fn threads_of_user(conn: &mut DbConn, user_id: UserId) -> Result<Vec<(ThreadRow, MessageId)>> {
     Ok(with_conn!(conn, c => thread_members::table
         .inner_join(threads::table)
         .filter(thread_members::user_id.eq(user_id))
@@ -423,10 +431,10 @@ pub fn threads_of_user(conn: &mut DbConn, user_id: i64) -> Result<Vec<(ThreadRow
 pub fn thread_view(
     conn: &mut DbConn,
     row: ThreadRow,
-    viewer: i64,
-    last_read: i64,
+    viewer: UserId,
+    last_read: MessageId,
 ) -> Result<Thread> {
-    let rows: Vec<(User, i64)> = with_conn!(conn, c => thread_members::table
+    let rows: Vec<(User, MessageId)> = with_conn!(conn, c => thread_members::table
         .inner_join(users::table)
         .filter(thread_members::thread_id.eq(row.id))
         .order((thread_members::joined_at.asc(), thread_members::user_id.asc()))
@@ -461,8 +469,8 @@ pub fn thread_view(
 // ---------------------------------------------------------------- messages
 
 pub struct NewMessageInput {
-    pub thread_id: i64,
-    pub sender_id: i64,
+    pub thread_id: ThreadId,
+    pub sender_id: UserId,
     pub text: Option<String>,
     pub client_msg_id: Option<String>,
     /// (url, name, content type, size) of files already stored on disk.
@@ -485,11 +493,11 @@ pub fn insert_messages(
     inputs: &[NewMessageInput],
 ) -> Result<Vec<Result<InsertOutcome>>> {
     enum Step {
-        Created(i64),
-        Existing(i64),
+        Created(MessageId),
+        Existing(MessageId),
         NotMember,
     }
-    let find_existing = |conn: &mut DbConn, input: &NewMessageInput| -> Result<Option<i64>> {
+    let find_existing = |conn: &mut DbConn, input: &NewMessageInput| -> Result<Option<MessageId>> {
         let Some(cmid) = input.client_msg_id.as_deref() else {
             return Ok(None);
         };
@@ -522,7 +530,7 @@ pub fn insert_messages(
                     return Ok(Step::NotMember);
                 }
                 let now = now();
-                let id: i64 = diesel::insert_into(messages::table)
+                let id: MessageId = diesel::insert_into(messages::table)
                     .values(NewMessage {
                         thread_id: input.thread_id,
                         sender_id: input.sender_id,
@@ -575,14 +583,14 @@ pub fn insert_messages(
     Ok(outcomes)
 }
 
-fn load_one(conn: &mut DbConn, id: i64) -> Result<Message> {
+fn load_one(conn: &mut DbConn, id: MessageId) -> Result<Message> {
     load_messages(conn, &[id])?
         .pop()
         .ok_or(DbError::Query(diesel::result::Error::NotFound))
 }
 
 /// Full message objects (sender and attachments) for the given ids, ascending.
-pub fn load_messages(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<Message>> {
+pub fn load_messages(conn: &mut DbConn, ids: &[MessageId]) -> Result<Vec<Message>> {
     let rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
         .inner_join(users::table)
         .filter(messages::id.eq_any(ids))
@@ -593,8 +601,8 @@ pub fn load_messages(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<Message>> {
 }
 
 fn assemble(conn: &mut DbConn, rows: Vec<(MessageRow, Sender)>) -> Result<Vec<Message>> {
-    let ids: Vec<i64> = rows.iter().map(|(m, _)| m.id).collect();
-    let mut files: HashMap<i64, Vec<Attachment>> = HashMap::new();
+    let ids: Vec<MessageId> = rows.iter().map(|(m, _)| m.id).collect();
+    let mut files: HashMap<MessageId, Vec<Attachment>> = HashMap::new();
     if !ids.is_empty() {
         let found: Vec<Attachment> = with_conn!(conn, c => attachments::table
             .filter(attachments::message_id.eq_any(&ids))
@@ -622,9 +630,9 @@ fn assemble(conn: &mut DbConn, rows: Vec<(MessageRow, Sender)>) -> Result<Vec<Me
 /// A page of a thread's messages, ascending. Without `after`: the newest page (before `before`).
 pub fn history(
     conn: &mut DbConn,
-    thread_id: i64,
-    before: Option<i64>,
-    after: Option<i64>,
+    thread_id: ThreadId,
+    before: Option<MessageId>,
+    after: Option<MessageId>,
     limit: i64,
 ) -> Result<(Vec<Message>, bool)> {
     let mut rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => {
@@ -655,8 +663,8 @@ pub fn history(
 /// Messages of every thread of the user with id > `after`, ascending: catch-up after a reconnect.
 pub fn sync(
     conn: &mut DbConn,
-    user_id: i64,
-    after: i64,
+    user_id: UserId,
+    after: MessageId,
     limit: i64,
 ) -> Result<(Vec<Message>, bool)> {
     let mut rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
@@ -687,9 +695,9 @@ pub enum ReadOutcome {
 /// Moves the member's read mark forward (never back) to `message_id`.
 pub fn mark_read(
     conn: &mut DbConn,
-    thread_id: i64,
-    user_id: i64,
-    message_id: i64,
+    thread_id: ThreadId,
+    user_id: UserId,
+    message_id: MessageId,
 ) -> Result<ReadOutcome> {
     if membership(conn, thread_id, user_id)?.is_none() {
         return Ok(ReadOutcome::NotMember);
@@ -719,7 +727,7 @@ pub fn ping(conn: &mut DbConn) -> Result<()> {
 }
 
 /// A thread's members, in the order they joined.
-pub fn member_users(conn: &mut DbConn, thread_id: i64) -> Result<Vec<User>> {
+pub fn member_users(conn: &mut DbConn, thread_id: ThreadId) -> Result<Vec<User>> {
     Ok(with_conn!(conn, c => thread_members::table
         .inner_join(users::table)
         .filter(thread_members::thread_id.eq(thread_id))

@@ -15,6 +15,7 @@ use super::respond;
 use super::users::int_param;
 use crate::auth::AuthUser;
 use crate::chat::SendInput;
+use crate::domain::ids::{MessageId, ThreadId, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::{attachment_extension, sniff_image, Kind};
@@ -38,7 +39,7 @@ pub async fn list(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
 #[utoipa::path(get, path = "/threads/{id}", operation_id = "get_thread", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = ThreadResponse), (status = 400, description = "The id is not a 64-bit integer", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn get(
     auth: AuthUser,
-    id: web::Path<i64>,
+    id: web::Path<ThreadId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let thread = state.chat.thread(auth.user.id, id.into_inner()).await?;
@@ -55,7 +56,7 @@ pub async fn get(
 #[utoipa::path(patch, path = "/threads/{id}", operation_id = "rename_thread", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path)), request_body(content((RenameThreadRequest = "application/json"), (RenameThreadRequest = "application/x-www-form-urlencoded"), (RenameThreadRequest = "multipart/form-data"))), responses((status = 200, description = "Update Thread Successfully", body = ThreadResponse), (status = 400, description = "Validation failed, or a direct thread", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member, or not the owner", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn rename(
     auth: AuthUser,
-    id: web::Path<i64>,
+    id: web::Path<ThreadId>,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -81,17 +82,20 @@ pub async fn rename(
 }
 
 /// An id field that may arrive as a JSON number or, from forms, as a string.
-fn id_field(fields: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
+fn id_field(
+    fields: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<UserId>, ApiError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .map(Some)
+            .map(|id| Some(UserId(id)))
             .ok_or_else(|| ApiError::validation(format!("{name} must be an integer"))),
         Some(Value::String(s)) => s
             .trim()
             .parse()
-            .map(Some)
+            .map(|id| Some(UserId(id)))
             .map_err(|_| ApiError::validation(format!("{name} must be an integer"))),
         Some(_) => Err(ApiError::validation(format!("{name} must be an integer"))),
     }
@@ -137,6 +141,7 @@ pub async fn create(
             .iter()
             .map(|v| {
                 v.as_i64()
+                    .map(UserId)
                     .ok_or_else(|| ApiError::validation("memberIds must be an array of integers"))
             })
             .collect::<Result<Vec<_>, _>>()?,
@@ -166,7 +171,7 @@ pub async fn create(
 #[utoipa::path(post, path = "/threads/{id}/members", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path)), request_body(content((AddMemberRequest = "application/json"), (AddMemberRequest = "application/x-www-form-urlencoded"), (AddMemberRequest = "multipart/form-data"))), responses((status = 200, body = ThreadResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not the owner", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn add_member(
     auth: AuthUser,
-    id: web::Path<i64>,
+    id: web::Path<ThreadId>,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -191,7 +196,7 @@ pub async fn add_member(
 #[utoipa::path(delete, path = "/threads/{id}/members/{user_id}", tag = "threads", security(("bearer" = [])), params(("id" = i64, Path), ("user_id" = i64, Path)), responses((status = 200, body = OkResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn remove_member(
     auth: AuthUser,
-    path: web::Path<(i64, i64)>,
+    path: web::Path<(ThreadId, UserId)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (thread_id, user_id) = path.into_inner();
@@ -218,12 +223,12 @@ pub struct PageQuery {
 #[utoipa::path(get, path = "/threads/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path), ("before" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1-100, default 50")), responses((status = 200, body = MessagesResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse), (status = 429, description = "Too many large reads (history, sync, pages) for this user", body = ErrorResponse)))]
 pub async fn messages(
     auth: AuthUser,
-    id: web::Path<i64>,
+    id: web::Path<ThreadId>,
     query: web::Query<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let before = int_param("before", query.before.as_deref())?;
-    let after = int_param("after", query.after.as_deref())?;
+    let before = int_param("before", query.before.as_deref())?.map(MessageId);
+    let after = int_param("after", query.after.as_deref())?.map(MessageId);
     let limit = validate::limit(int_param("limit", query.limit.as_deref())?, 50, 100)
         .map_err(ApiError::validation)?;
     let (messages, has_more) = state
@@ -246,7 +251,7 @@ pub async fn messages(
 #[utoipa::path(post, path = "/threads/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path)), request_body(content((PostMessageRequest = "multipart/form-data"), (PostMessageRequest = "application/json"), (PostMessageRequest = "application/x-www-form-urlencoded"))), responses((status = 201, description = "Stored and delivered", body = PostedMessageResponse), (status = 200, description = "A repeated clientMsgId: the original message", body = PostedMessageResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 429, body = ErrorResponse)))]
 pub async fn post_message(
     auth: AuthUser,
-    id: web::Path<i64>,
+    id: web::Path<ThreadId>,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,

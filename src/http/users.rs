@@ -8,6 +8,7 @@ use super::form::{read_form, FileRule};
 use super::respond;
 use crate::auth::AuthUser;
 use crate::db::queries;
+use crate::domain::ids::UserId;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::{sniff_image, Kind};
@@ -16,7 +17,7 @@ use crate::validate;
 #[utoipa::path(get, path = "/users/{id}", operation_id = "get_user", tag = "users", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = UserResponse), (status = 400, description = "The id is not a 64-bit integer", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn get(
     _auth: AuthUser,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let user = state.chat.user(id.into_inner()).await?;

@@ -1,6 +1,7 @@
 //! The connection task (the connection's "actor"): owns the socket, answers the connection's
 //! requests in order, and writes what the registry queues for it.
 
+use crate::domain::ids::ConnId;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,12 +18,12 @@ use crate::domain::close::Close;
 use crate::registry::{ConnHandle, Frame, Next, Outbox, Slot};
 use crate::validate;
 
-fn next_conn_id() -> u64 {
+fn next_conn_id() -> ConnId {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     // random high bits keep ids distinct across restarts and nodes
     let seed = *SEED.get_or_init(|| rand::random::<u64>() & 0xFFFF_FFFF_0000_0000);
-    seed | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF)
+    ConnId(seed | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF))
 }
 
 fn error_frame(id: &Value, code: &str, message: &str) -> Frame {
@@ -59,7 +60,7 @@ pub struct ConnSettings {
 struct Conn {
     chat: Chat,
     auth: AuthUser,
-    conn_id: u64,
+    conn_id: ConnId,
     handle: ConnHandle,
 }
 
@@ -179,7 +180,7 @@ pub async fn run(
         conn_id,
         outbox: outbox.clone(),
     };
-    let connection_id = format!("{conn_id:016x}");
+    let connection_id = format!("{:016x}", conn_id.0);
     // Registered first, so that once a client sees `ready` it misses nothing; `ready` and the
     // presence snapshot go to the socket ahead of anything queued meanwhile, so `ready` is the
     // first frame and a user with many online contacts cannot overflow their own queue. The big

@@ -1,6 +1,7 @@
 //! Client requests: parsed from one text frame into a typed request, or into the error frame
 //! that answers it.
 
+use crate::domain::ids::{MessageId, ThreadId};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -8,7 +9,7 @@ use serde_json::Value;
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendRequest {
-    pub thread_id: i64,
+    pub thread_id: ThreadId,
     pub text: String,
     #[serde(default)]
     pub client_msg_id: Option<String>,
@@ -17,23 +18,23 @@ pub struct SendRequest {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TypingRequest {
-    pub thread_id: i64,
+    pub thread_id: ThreadId,
     pub is_typing: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadRequest {
-    pub thread_id: i64,
-    pub message_id: i64,
+    pub thread_id: ThreadId,
+    pub message_id: MessageId,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRequest {
-    pub thread_id: i64,
+    pub thread_id: ThreadId,
     #[serde(default)]
-    pub before: Option<i64>,
+    pub before: Option<MessageId>,
     #[serde(default)]
     pub limit: Option<i64>,
 }
@@ -41,7 +42,7 @@ pub struct HistoryRequest {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncRequest {
-    pub after: i64,
+    pub after: MessageId,
     #[serde(default)]
     pub limit: Option<i64>,
 }
