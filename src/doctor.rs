@@ -32,7 +32,8 @@ impl Report {
 
 fn data_dir(config: &Config) -> Result<String, String> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // the same owner-only creation as start-up (which warns about a wider one)
+    crate::create_private_dir(dir, false).map_err(|e| format!("{}: {e}", dir.display()))?;
     let probe = dir.join(".write-check");
     std::fs::write(&probe, b"ok").map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
     let _ = std::fs::remove_file(probe);
