@@ -39,7 +39,7 @@ pub struct Config {
     #[arg(long, env = "REDIS_PREFIX", default_value = "chat")]
     pub redis_prefix: String,
 
-    /// HS256 secret; unset: generated once into DATA_DIR and reused.
+    /// HS256 secret, at least 32 bytes; unset: generated once into DATA_DIR and reused.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
@@ -91,9 +91,15 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMITS", value_enum, default_value = "on")]
     pub rate_limits: Switch,
 
-    /// Take the client address from the leftmost X-Forwarded-For hop.
+    /// Take the client address from the rightmost X-Forwarded-For hop (the one the trusted
+    /// proxy appended).
     #[arg(long, env = "TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_proxy: bool,
+
+    /// An HTTP request whose head or body sends no byte for this many seconds is answered 408
+    /// and closed.
+    #[arg(long, env = "HTTP_STALL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_stall_secs: u64,
 
     /// Seconds between server pings on a WebSocket.
     #[arg(long, env = "WS_PING_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
@@ -135,7 +141,23 @@ pub struct Config {
     pub workers: Option<usize>,
 }
 
+/// The shortest `JWT_SECRET` accepted: 256 bits, as much as HS256's own output.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 impl Config {
+    /// What the flags' own parsers cannot check; start-up stops on the first problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                return Err(format!(
+                    "JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes (it has {})",
+                    secret.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn upload_dir(&self) -> PathBuf {
         self.upload_dir
             .clone()

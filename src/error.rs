@@ -17,6 +17,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     RateLimited,
     MethodNotAllowed,
+    Timeout,
+    Unavailable,
     Internal,
 }
 
@@ -70,6 +72,25 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorCode::RateLimited,
                 "Too many requests, try again later",
+            )
+        }
+    }
+    /// 408: the request's head or body stalled.
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::Timeout,
+            "The request stalled: no byte arrived in time",
+        )
+    }
+    /// 503 with `Retry-After`: the server is saturated, the client should come back later.
+    pub fn unavailable(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                message,
             )
         }
     }

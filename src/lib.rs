@@ -53,6 +53,8 @@ use crate::storage::Storage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
     #[error("cannot use data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -92,6 +94,38 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         };
     }
     cors
+}
+
+/// DATA_DIR holds password hashes and the JWT secret: created owner-only (0700). One that
+/// already exists is the operator's choice and left as it is, with a warning (when `warn`) if
+/// it is wider.
+pub fn create_private_dir(path: &std::path::Path, warn: bool) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mode = meta.permissions().mode() & 0o777;
+                if warn && mode & 0o077 != 0 {
+                    tracing::warn!(
+                        data_dir = %path.display(),
+                        mode = format!("{mode:o}"),
+                        "DATA_DIR is readable by other users; it holds password hashes and the JWT secret (chmod 700 it)"
+                    );
+                }
+                Ok(())
+            }
+            _ => std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = warn;
+        std::fs::create_dir_all(path)
+    }
 }
 
 /// A deep accept queue: a reconnect storm of thousands must not overflow the usual 128.
@@ -144,7 +178,8 @@ impl Application {
     /// Wires everything and binds the listener; tests call this with port 0.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let _ = http::service::prometheus();
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::DataDir {
+        config.validate().map_err(StartupError::Config)?;
+        create_private_dir(&config.data_dir, true).map_err(|source| StartupError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
         })?;
@@ -202,6 +237,7 @@ impl Application {
         });
 
         let static_dir = config.static_dir.clone();
+        let stall = Duration::from_secs(config.http_stall_secs);
         let cors_origins = config.cors_origins.clone();
         let app_state = state.clone();
         let app = move || {
@@ -212,6 +248,15 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .configure(http::extractor_configs)
+                // innermost, so the 408 it makes of a stalled body gets the headers and metrics
+                .wrap_fn(move |mut req, srv| {
+                    let stalled = http::stall::guard(&mut req, stall);
+                    let call = srv.call(req);
+                    async move {
+                        let response = call.await?;
+                        Ok::<_, actix_web::Error>(http::stall::answer(response, stalled.get()))
+                    }
+                })
                 .wrap(actix_web::middleware::Condition::new(
                     !cors_origins.is_empty(),
                     cors(&cors_origins),
@@ -268,7 +313,7 @@ impl Application {
                     });
                 let app = app().into_factory().map_err(|err| err.error_response());
                 HttpService::build()
-                    .client_request_timeout(Duration::from_secs(30))
+                    .client_request_timeout(stall)
                     .tcp_nodelay(true)
                     .local_addr(local_addr)
                     .upgrade(upgrade)

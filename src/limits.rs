@@ -15,7 +15,10 @@ use actix_web::HttpRequest;
 use crate::error::ApiError;
 use crate::relay::RedisRelay;
 
+/// Failed logins for one name from one client address before that address is refused.
 const FAILED_LOGIN_MAX: usize = 10;
+/// Failed logins for one name from all addresses together before everyone is refused.
+const FAILED_LOGIN_NAME_MAX: usize = 100;
 const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 const AUTH_PER_MINUTE: f64 = 60.0;
 const SEND_RATE_PER_SEC: f64 = 30.0;
@@ -73,6 +76,40 @@ fn take_from<K: std::hash::Hash + Eq>(
         .take(now, rate, capacity)
 }
 
+/// A hop as proxies write it: a bare address, or with a port (`1.2.3.4:80`, `[::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// The address a limit counts by: IPv4 as it is, IPv6 as its /64 network (one customer gets a
+/// whole /64 and can pick any address in it); an IPv4-mapped IPv6 address is its IPv4 address.
+pub fn limit_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// The key of one name's failures from all addresses. The prefixes keep the two kinds of key
+/// apart whatever a client sends as a name.
+fn name_key(name: &str) -> String {
+    format!("n:{name}")
+}
+
+/// The key of one name's failures from one client address (its limit key; no IP address
+/// contains a space).
+fn addr_key(name: &str, addr: IpAddr) -> String {
+    format!("a:{} {name}", limit_key(addr))
+}
+
 pub struct Limits {
     enabled: bool,
     trust_proxy: bool,
@@ -82,6 +119,9 @@ pub struct Limits {
     sends: Vec<Mutex<HashMap<UserId, Bucket>>>,
     thread_changes: Vec<Mutex<HashMap<UserId, Bucket>>>,
     reads: Vec<Mutex<HashMap<UserId, Bucket>>>,
+    /// The bound on password hashing (503 `UNAVAILABLE` past it); on whatever `RATE_LIMITS`
+    /// says, since it protects the server rather than limiting a client.
+    pub hashing: crate::auth::password::Hasher,
 }
 
 impl Limits {
@@ -99,18 +139,21 @@ impl Limits {
             sends: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             thread_changes: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             reads: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hashing: crate::auth::password::Hasher::new(),
         }
     }
 
-    /// The peer's address, or the leftmost X-Forwarded-For hop behind a trusted proxy.
+    /// The peer's address, or behind a trusted proxy the rightmost X-Forwarded-For hop: the one
+    /// that proxy appended itself (every hop left of it is whatever the client sent).
     pub fn client_addr(&self, req: &HttpRequest) -> Option<IpAddr> {
         if self.trust_proxy {
             let forwarded = req
                 .headers()
-                .get("x-forwarded-for")
+                .get_all("x-forwarded-for")
+                .last()
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|hop| hop.trim().parse().ok());
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|hop| parse_hop(hop.trim()));
             if forwarded.is_some() {
                 return forwarded;
             }
@@ -123,7 +166,7 @@ impl Limits {
         if !self.enabled {
             return Ok(());
         }
-        let Some(addr) = self.client_addr(req) else {
+        let Some(addr) = self.client_addr(req).map(limit_key) else {
             return Ok(());
         };
         let (rate, capacity) = (AUTH_PER_MINUTE / 60.0, AUTH_PER_MINUTE);
@@ -141,16 +184,35 @@ impl Limits {
         take_from(&self.auth_by_addr, addr, rate, capacity).map_err(ApiError::rate_limited)
     }
 
-    /// After 10 failures within 15 minutes, a user name is refused until the window passes.
-    pub async fn check_failed_logins(&self, key: &str) -> Result<(), ApiError> {
+    /// Refuses a login for `name` once it failed 10 times from this client address, or 100
+    /// times from all addresses together, within 15 minutes. Per address, so that a stranger
+    /// cannot lock an owner out; the per-name ceiling still stops a guesser spread over many
+    /// addresses. Checked before any password is hashed; a refusal records nothing.
+    pub async fn check_failed_logins(
+        &self,
+        name: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
         }
+        let mut keys = vec![(name_key(name), FAILED_LOGIN_NAME_MAX)];
+        if let Some(addr) = addr {
+            keys.push((addr_key(name, addr), FAILED_LOGIN_MAX));
+        }
+        for (key, max) in keys {
+            if let Err(wait) = self.failures_over(&key, max).await {
+                return Err(ApiError::rate_limited(wait));
+            }
+        }
+        Ok(())
+    }
+
+    /// `Err(seconds to wait)` when `key` has `max` failures or more in the window.
+    async fn failures_over(&self, key: &str, max: usize) -> Result<(), u64> {
         if let Some(shared) = &self.shared {
             match shared.login_failures(key, FAILED_LOGIN_WINDOW, false).await {
-                Ok((count, wait)) if count as usize >= FAILED_LOGIN_MAX => {
-                    return Err(ApiError::rate_limited(wait))
-                }
+                Ok((count, wait)) if count as usize >= max => return Err(wait.max(1)),
                 Ok(_) => return Ok(()),
                 Err(e) => {
                     tracing::warn!(error = %e, "rate limits: redis unavailable, limiting per node")
@@ -163,18 +225,30 @@ impl Limits {
             return Ok(());
         };
         failures.retain(|t| now.saturating_duration_since(*t) < FAILED_LOGIN_WINDOW);
-        if failures.len() >= FAILED_LOGIN_MAX {
-            let oldest = failures.iter().min().copied().unwrap_or(now);
-            let wait = FAILED_LOGIN_WINDOW.saturating_sub(now.saturating_duration_since(oldest));
-            return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
+        if failures.len() >= max {
+            // the refusal lasts until enough of the oldest failures leave the window
+            let freeing = failures.get(failures.len() - max).copied().unwrap_or(now);
+            let wait = FAILED_LOGIN_WINDOW.saturating_sub(now.saturating_duration_since(freeing));
+            return Err((wait.as_secs_f64().ceil() as u64).max(1));
         }
         Ok(())
     }
 
-    pub async fn record_failed_login(&self, key: &str) {
+    /// Counts one failed login for `name` from `addr` (both counts).
+    pub async fn record_failed_login(&self, name: &str, addr: Option<IpAddr>) {
         if !self.enabled {
             return;
         }
+        let mut keys = vec![(name_key(name), FAILED_LOGIN_NAME_MAX)];
+        if let Some(addr) = addr {
+            keys.push((addr_key(name, addr), FAILED_LOGIN_MAX));
+        }
+        for (key, max) in keys {
+            self.record_failure(&key, max).await;
+        }
+    }
+
+    async fn record_failure(&self, key: &str, max: usize) {
         if let Some(shared) = &self.shared {
             match shared.login_failures(key, FAILED_LOGIN_WINDOW, true).await {
                 Ok(_) => return,
@@ -194,7 +268,7 @@ impl Limits {
         let failures = map.entry(key.to_owned()).or_default();
         failures.push(now);
         // only the newest ones can still count
-        if failures.len() > FAILED_LOGIN_MAX {
+        if failures.len() > max {
             failures.remove(0);
         }
     }
@@ -261,5 +335,72 @@ impl Limits {
         }
         let shard = &self.reads[(user_id.0.unsigned_abs() as usize) % SHARDS];
         take_from(shard, user_id, READ_RATE_PER_SEC, READ_BURST)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn hops_parse_with_or_without_a_port() {
+        assert_eq!(parse_hop("203.0.113.8"), Some(ip("203.0.113.8")));
+        assert_eq!(parse_hop("203.0.113.8:4711"), Some(ip("203.0.113.8")));
+        assert_eq!(parse_hop("2001:db8::1"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_hop("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_hop("unknown"), None);
+        assert_eq!(parse_hop(""), None);
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(limit_key(ip("198.51.100.7")), ip("198.51.100.7"));
+        assert_eq!(limit_key(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:ffff::1")),
+            limit_key(ip("2001:db8:1:2::9"))
+        );
+        assert_ne!(
+            limit_key(ip("2001:db8:1:2::1")),
+            limit_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(limit_key(ip("::ffff:198.51.100.7")), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn failure_keys_of_names_and_addresses_never_meet() {
+        let addr = ip("198.51.100.7");
+        assert_ne!(name_key(&addr_key("alice", addr)), addr_key("alice", addr));
+        assert_ne!(name_key("alice@198.51.100.7"), addr_key("alice", addr));
+    }
+
+    #[tokio::test]
+    async fn ten_failures_from_one_address_refuse_that_address_only() {
+        let limits = Limits::new(true, false, None);
+        let (a, b) = (Some(ip("203.0.113.1")), Some(ip("203.0.113.2")));
+        for _ in 0..10 {
+            assert!(limits.check_failed_logins("bob", a).await.is_ok());
+            limits.record_failed_login("bob", a).await;
+        }
+        let refused = limits.check_failed_logins("bob", a).await.unwrap_err();
+        assert_eq!(refused.code, crate::error::ErrorCode::RateLimited);
+        assert!(refused
+            .retry_after_secs
+            .is_some_and(|s| (1..=900).contains(&s)));
+        assert!(limits.check_failed_logins("bob", b).await.is_ok());
+        assert!(limits.check_failed_logins("bob", None).await.is_ok());
+        for i in 0..90u8 {
+            limits
+                .record_failed_login("bob", Some(IpAddr::from([10, 0, 0, i])))
+                .await;
+        }
+        assert!(limits.check_failed_logins("bob", b).await.is_err());
+        assert!(limits.check_failed_logins("bob", None).await.is_err());
+        assert!(limits.check_failed_logins("carol", b).await.is_ok());
     }
 }

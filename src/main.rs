@@ -7,6 +7,11 @@ use chat_server::Application;
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    // before anything else runs, so a bad setting is the one line the operator sees
+    if let Err(problem) = config.validate() {
+        eprintln!("chat-server: {problem}");
+        return std::process::ExitCode::FAILURE;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -4,6 +4,13 @@ fn is_forbidden_control(c: char) -> bool {
     c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 
+/// The bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): in a
+/// name they reorder what is shown around it, so "gnp.exe" can read as "exe.png". Other format
+/// characters (joiners, variation selectors) stay allowed: emoji need them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 pub fn user_name(value: &str) -> Result<(), String> {
     let len = value.chars().count();
     let mut chars = value.chars();
@@ -25,6 +32,11 @@ pub fn display_name(field: &str, value: &str, max: usize) -> Result<String, Stri
     if value.chars().any(is_forbidden_control) {
         return Err(format!(
             "{field} must not contain control characters or line breaks"
+        ));
+    }
+    if value.chars().any(is_bidi_control) {
+        return Err(format!(
+            "{field} must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)"
         ));
     }
     let trimmed = value.trim();
@@ -119,6 +131,33 @@ mod tests {
         assert!(nick_name(&"é".repeat(50)).is_ok());
         assert!(nick_name(&"é".repeat(51)).is_err());
         assert!(nick_name("👩‍👩‍👧").is_ok());
+    }
+
+    #[test]
+    fn names_refuse_bidi_controls_but_keep_emoji_joiners() {
+        for c in ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}'] {
+            assert!(nick_name(&format!("ab{c}cd")).is_err(), "{:X}", c as u32);
+            assert!(thread_name(&format!("ab{c}cd")).is_err(), "{:X}", c as u32);
+        }
+        for c in ['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'] {
+            assert!(nick_name(&format!("ab{c}cd")).is_err(), "{:X}", c as u32);
+            assert!(thread_name(&format!("{c}")).is_err(), "{:X}", c as u32);
+        }
+        // the neighbours of both ranges are not controls of that kind
+        assert!(
+            nick_name("a\u{2029}b").is_err(),
+            "a paragraph separator: a line break"
+        );
+        assert!(nick_name("a\u{2060}b").is_ok(), "word joiner");
+        assert!(nick_name("a\u{206A}b").is_ok());
+        assert!(nick_name("a\u{200D}b\u{200C}c").is_ok(), "ZWJ and ZWNJ");
+        // ZWJ sequence, VS16, skin tone, flag, keycap
+        for emoji in ["👨‍👩‍👧‍👦", "❤\u{FE0F}", "👍🏽", "🇫🇷", "1\u{FE0F}\u{20E3}", "🏳️‍🌈"]
+        {
+            assert!(nick_name(emoji).is_ok(), "{emoji}");
+            assert!(thread_name(emoji).is_ok(), "{emoji}");
+        }
+        assert!(is_bidi_control('\u{202E}') && !is_bidi_control('\u{200F}'));
     }
 
     #[test]

@@ -99,6 +99,26 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
+/// Creates a missing SQLite file owner-only (0600) before SQLite opens it: it holds password
+/// hashes, and SQLite gives its -wal and -shm files the database file's mode.
+fn create_private_file(path: &str) -> std::io::Result<()> {
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[derive(Clone)]
 pub enum Db {
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
@@ -116,6 +136,8 @@ impl Db {
             Db::Pg(pool)
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            create_private_file(path)
+                .map_err(|e| DbError::Migration(format!("cannot create {path}: {e}")))?;
             // WAL is a property of the file: set it once, before the pool opens its connections.
             let mut first = <SqliteConnection as diesel::Connection>::establish(path)
                 .map_err(|e| DbError::Migration(format!("cannot open {path}: {e}")))?;

@@ -37,6 +37,20 @@ fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
     value.ok_or_else(|| ApiError::validation(format!("{field} is required")))
 }
 
+/// A hashing failure as the client sees it: 503 when the queue is full, else 500.
+fn hashing_error(e: password::PasswordError) -> ApiError {
+    match e {
+        password::PasswordError::Busy(retry_after) => ApiError::unavailable(
+            retry_after,
+            "Too many password checks at once, try again later",
+        ),
+        password::PasswordError::Failed(_) => {
+            tracing::error!(error = %e, "bcrypt failed");
+            ApiError::internal()
+        }
+    }
+}
+
 fn taken() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -45,7 +59,7 @@ fn taken() -> ApiError {
     )
 }
 
-#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body(content((RegisterRequest = "application/json"), (RegisterRequest = "application/x-www-form-urlencoded"), (RegisterRequest = "multipart/form-data"))), responses((status = 200, body = AuthResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "User Name is already taken", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse), (status = 429, body = ErrorResponse)))]
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body(content((RegisterRequest = "application/json"), (RegisterRequest = "application/x-www-form-urlencoded"), (RegisterRequest = "multipart/form-data"))), responses((status = 200, body = AuthResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "User Name is already taken", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse), (status = 429, body = ErrorResponse), (status = 503, description = "Password hashing saturated", body = ErrorResponse)))]
 pub async fn register(
     req: HttpRequest,
     payload: web::Payload,
@@ -88,12 +102,12 @@ pub async fn register(
     {
         return Err(taken());
     }
-    let hash = password::hash(password, state.config.bcrypt_cost)
+    let hash = state
+        .limits
+        .hashing
+        .hash(password, state.config.bcrypt_cost)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "bcrypt failed");
-            ApiError::internal()
-        })?;
+        .map_err(hashing_error)?;
     let stored = match (avatar, avatar_type) {
         (Some(upload), Some((ext, content_type))) => Some(
             state
@@ -141,7 +155,7 @@ pub async fn register(
     ))
 }
 
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body(content((LoginRequest = "application/json"), (LoginRequest = "application/x-www-form-urlencoded"), (LoginRequest = "multipart/form-data"))), responses((status = 200, body = AuthResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "userName not Found / userName or password is incorrect", body = ErrorResponse), (status = 429, body = ErrorResponse)))]
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body(content((LoginRequest = "application/json"), (LoginRequest = "application/x-www-form-urlencoded"), (LoginRequest = "multipart/form-data"))), responses((status = 200, body = AuthResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "userName not Found / userName or password is incorrect", body = ErrorResponse), (status = 429, body = ErrorResponse), (status = 503, description = "Password hashing saturated", body = ErrorResponse)))]
 pub async fn login(
     req: HttpRequest,
     payload: web::Payload,
@@ -153,29 +167,32 @@ pub async fn login(
     let user_name = required(fields.user_name, "userName")?;
     let password = required(fields.password, "password")?;
     let key = user_name.to_ascii_lowercase();
-    state.limits.check_failed_logins(&key).await?;
+    let addr = state.limits.client_addr(&req);
+    state.limits.check_failed_logins(&key, addr).await?;
     let lookup_key = key.clone();
     let row = state
         .db
         .run(move |c| queries::find_user_row_by_key(c, &lookup_key))
         .await?;
     let cost = state.config.bcrypt_cost;
-    let internal = |e: password::PasswordError| {
-        tracing::error!(error = %e, "bcrypt failed");
-        ApiError::internal()
-    };
     let Some(row) = row else {
-        password::verify_dummy(password, cost)
+        state
+            .limits
+            .hashing
+            .verify_dummy(password, cost)
             .await
-            .map_err(internal)?;
-        state.limits.record_failed_login(&key).await;
+            .map_err(hashing_error)?;
+        state.limits.record_failed_login(&key, addr).await;
         return Err(ApiError::unauthorized(MSG_USERNAME_NOT_FOUND));
     };
-    if !password::verify(password, row.password_hash.clone())
+    if !state
+        .limits
+        .hashing
+        .verify(password, row.password_hash.clone())
         .await
-        .map_err(internal)?
+        .map_err(hashing_error)?
     {
-        state.limits.record_failed_login(&key).await;
+        state.limits.record_failed_login(&key, addr).await;
         return Err(ApiError::unauthorized(MSG_WRONG_PASSWORD));
     }
     let user = models::User::from(row);

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod form;
 pub mod schemas;
 pub mod service;
+pub mod stall;
 pub mod threads;
 pub mod uploads;
 pub mod users;

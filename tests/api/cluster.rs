@@ -33,7 +33,7 @@ async fn node_with(
         c.redis_url = Some(redis);
         c.redis_prefix = prefix;
         // every node of a deployment shares one secret
-        c.jwt_secret = Some("cluster-secret-for-tests".into());
+        c.jwt_secret = Some("cluster-secret-for-tests-32-bytes-long".into());
     })
     .await;
     wait_relay_ready(&app.address).await;
@@ -217,7 +217,7 @@ fn spawn_process(
 async fn a_killed_node_loses_nothing_and_its_users_go_offline() {
     let (db, redis) = cluster_env();
     let prefix = format!("test{}", rand_suffix());
-    let secret = "cluster-secret-for-tests";
+    let secret = "cluster-secret-for-tests-32-bytes-long";
     let dir = tempfile::tempdir().unwrap();
     let n1 = spawn_process(&db, &redis, &prefix, dir.path(), secret);
     let mut n2 = spawn_process(&db, &redis, &prefix, dir.path(), secret);

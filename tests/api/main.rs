@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auth;
+mod auth_hard;
 mod cluster;
 mod fuzz;
 mod helpers;

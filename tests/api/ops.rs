@@ -59,11 +59,12 @@ async fn auth_requests_are_limited_per_client_address() {
         c.trust_proxy = true;
     })
     .await;
-    // a different unknown name each time, so the per-name lock never applies
+    // a different unknown name each time, so the per-name lock never applies; the rightmost
+    // hop (the trusted proxy appended it) is the client
     let login = |addr: &'static str, i: usize| {
         app.client
             .post(app.url("/auth/login"))
-            .header("x-forwarded-for", format!("{addr}, 10.0.0.1"))
+            .header("x-forwarded-for", format!("10.0.0.1, {addr}"))
             .json(&json!({"userName": format!("nobody_{i}"), "password": "x"}))
             .send()
     };
