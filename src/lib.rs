@@ -15,21 +15,17 @@
 //! one shared serialized frame on every other member connection -> each connection task writes
 //! its queue to its socket.
 
-pub mod auth;
-pub mod chat;
 pub mod config;
 pub mod db;
 pub mod doctor;
 pub mod domain;
-pub mod error;
 pub mod http;
 pub mod limits;
 pub mod openapi;
 pub mod registry;
 pub mod relay;
-pub mod state;
+pub mod services;
 pub mod storage;
-pub mod validate;
 pub mod ws;
 
 use std::sync::Arc;
@@ -42,13 +38,14 @@ use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App};
 
-use crate::chat::Chat;
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::close::Close;
+use crate::http::state::AppState;
 use crate::limits::Limits;
 use crate::registry::Registry;
-use crate::state::AppState;
+use crate::services::accounts::{jwt, Accounts};
+use crate::services::chat::Chat;
 use crate::storage::Storage;
 
 #[derive(Debug, thiserror::Error)]
@@ -188,10 +185,9 @@ impl Application {
             path: upload_dir.display().to_string(),
             source,
         })?;
-        let secret =
-            auth::jwt::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)
-                .map_err(StartupError::Secret)?;
-        let jwt = auth::jwt::Jwt::new(&secret, config.jwt_ttl_secs);
+        let secret = jwt::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)
+            .map_err(StartupError::Secret)?;
+        let jwt = jwt::Jwt::new(&secret, config.jwt_ttl_secs);
         let url = config.database_url();
         let db = tokio::task::spawn_blocking(move || Db::connect(&url))
             .await
@@ -214,26 +210,28 @@ impl Application {
             ),
             None => None,
         };
-        let limits = Arc::new(Limits::new(
-            config.rate_limits_enabled(),
-            config.trust_proxy,
-            relay.clone(),
-        ));
-        let chat = Chat::new(
+        let limits = Arc::new(Limits::new(config.rate_limits_enabled(), relay.clone()));
+        let accounts = Accounts::new(
             db.clone(),
-            registry.clone(),
+            jwt,
             limits.clone(),
+            storage.clone(),
+            config.bcrypt_cost,
+        );
+        let chat = Chat::new(
+            db,
+            registry.clone(),
+            limits,
             config.max_thread_members,
             relay,
         );
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             config: config.clone(),
-            db,
-            jwt,
             storage,
-            limits,
+            accounts,
             chat,
+            openapi_json: serde_json::to_string(&openapi::document()).unwrap_or_default(),
         });
 
         let static_dir = config.static_dir.clone();
@@ -276,7 +274,11 @@ impl Application {
                         Ok::<_, actix_web::Error>(response)
                     }
                 })
-                .configure(http::routes)
+                .configure(|cfg| {
+                    let mut routes = http::route_table();
+                    routes.extend(ws::route_table());
+                    http::register(cfg, routes)
+                })
                 .service(
                     actix_files::Files::new("/", &static_dir)
                         .index_file("index.html")

@@ -61,10 +61,16 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 #[cfg(test)]
 mod tests {
+    fn all_routes() -> Vec<crate::http::RouteEntry> {
+        let mut routes = crate::http::route_table();
+        routes.extend(crate::ws::route_table());
+        routes
+    }
+
     #[test]
     fn every_registered_route_is_described() {
         let doc = serde_json::to_value(super::document()).unwrap_or_default();
-        for (path, methods) in crate::http::route_table() {
+        for (path, methods) in all_routes() {
             for (method, _) in methods {
                 let op = method.as_str().to_ascii_lowercase();
                 assert!(
@@ -74,10 +80,6 @@ mod tests {
             }
         }
         let described = doc["paths"].as_object().map_or(0, |p| p.len());
-        assert_eq!(
-            described,
-            crate::http::route_table().len(),
-            "no path without a route"
-        );
+        assert_eq!(described, all_routes().len(), "no path without a route");
     }
 }

@@ -1,4 +1,7 @@
-//! Plain domain types every layer may use: they depend on nothing else in the crate.
+//! Plain domain types every layer may use: ids, the error codes of the contract, the close
+//! codes of the WebSocket, and the field rules. They depend on nothing else in the crate.
 
 pub mod close;
+pub mod error;
 pub mod ids;
+pub mod validate;

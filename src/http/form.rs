@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::storage::{Storage, StorageError, TempUpload};
 
 /// Largest multipart text field.

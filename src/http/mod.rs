@@ -1,10 +1,14 @@
 //! Thin actix handlers; each parses, calls a service, and answers in the contract's envelope.
 
 pub mod auth;
+pub mod client_addr;
+pub mod error;
+pub mod extract;
 pub mod form;
 pub mod schemas;
 pub mod service;
 pub mod stall;
+pub mod state;
 pub mod threads;
 pub mod uploads;
 pub mod users;
@@ -16,7 +20,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError, Route};
 use serde::Serialize;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::http::error::{ApiError, ErrorCode};
 
 /// A success response: one of the typed bodies in [`schemas`].
 pub fn respond<T: Serialize>(status: StatusCode, body: T) -> HttpResponse {
@@ -57,7 +61,6 @@ pub fn record_request(method: &Method, path: &str, route: &str, status: u16, sta
 /// 405 in our envelope, with the `Allow` header RFC 9110 asks for.
 pub fn method_not_allowed(method: &Method, path: &str, allow: &HeaderValue) -> HttpResponse {
     let mut response = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MethodNotAllowed,
         format!("Method {method} is not allowed on {path}"),
     )
@@ -75,7 +78,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 /// A resource whose other methods answer 405 in our envelope.
-fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {
+pub fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {
     let methods: Vec<&str> = routes.iter().map(|(method, _)| method.as_str()).collect();
     let allow = HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static(""));
     let mut resource = web::resource(path).default_service(web::to(move |req: HttpRequest| {
@@ -90,7 +93,8 @@ fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {
 
 /// Every HTTP route: (path, [(method, handler)]). Registered from here, and checked against
 /// /openapi.json by a test, so the document cannot leave a route out.
-pub fn route_table() -> Vec<(&'static str, Vec<(Method, Route)>)> {
+/// Every HTTP route of this face; `/ws` is the WebSocket face's ([`crate::ws::route_table`]).
+pub fn route_table() -> Vec<RouteEntry> {
     let get = |route: Route| (Method::GET, route);
     let post = |route: Route| (Method::POST, route);
     vec![
@@ -145,16 +149,15 @@ pub fn route_table() -> Vec<(&'static str, Vec<(Method, Route)>)> {
             "/openapi.json",
             vec![get(web::route().to(service::openapi))],
         ),
-        (
-            "/ws",
-            vec![get(web::route().to(crate::ws::upgrade_required))],
-        ),
     ]
 }
 
-/// Registers every route of [`route_table`] (static files are mounted by `lib.rs`).
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    for (path, methods) in route_table() {
+/// One path, its methods and their handlers.
+pub type RouteEntry = (&'static str, Vec<(Method, Route)>);
+
+/// Registers routes (both faces', see `lib.rs`; static files are mounted there too).
+pub fn register(cfg: &mut web::ServiceConfig, table: Vec<RouteEntry>) {
+    for (path, methods) in table {
         cfg.service(resource(path, methods));
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{http::StatusCode, web, HttpResponse};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
@@ -28,7 +28,7 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "Database (and relay) state", body = Object), (status = 503, description = "Database unavailable", body = Object)))]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = state.db.run(crate::db::queries::ping).await.is_ok();
+    let db_ok = state.chat.database_ok().await;
     let relay = state.chat.relay_status();
     let status = if db_ok {
         StatusCode::OK
@@ -39,7 +39,7 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         "success": db_ok,
         "message": if db_ok { "OK" } else { "Database unavailable" },
         "status": if db_ok { "ok" } else { "degraded" },
-        "database": { "kind": state.db.kind(), "ok": db_ok },
+        "database": { "kind": state.chat.database_kind(), "ok": db_ok },
         "relay": relay,
         "connections": state.chat.registry().total_connections(),
         "version": env!("CARGO_PKG_VERSION"),
@@ -49,7 +49,8 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    metrics::gauge!("db_pool_connections_in_use").set(f64::from(state.db.connections_in_use()));
+    metrics::gauge!("db_pool_connections_in_use")
+        .set(f64::from(state.chat.database_connections_in_use()));
     let registry = state.chat.registry();
     metrics::gauge!("ws_queued_frames").set(registry.queued_frames() as f64);
     metrics::gauge!("ws_connection_tasks").set(registry.running_tasks() as f64);
@@ -58,7 +59,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .as_str()
         .unwrap_or("single")
         .to_owned();
-    metrics::gauge!("chat_node_info", "node" => node, "database" => state.db.kind()).set(1.0);
+    metrics::gauge!("chat_node_info", "node" => node, "database" => state.chat.database_kind())
+        .set(1.0);
     let body = prometheus().map(|h| h.render()).unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -66,6 +68,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, description = "This document", body = Object)))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(crate::openapi::document())
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi_json.clone())
 }

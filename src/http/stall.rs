@@ -19,7 +19,7 @@ use actix_web::{HttpMessage, ResponseError};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// A request payload that fails once no byte has arrived for `limit` while it is being read.
 pub struct StallGuard {

@@ -13,13 +13,13 @@ use super::schemas::{
 use super::form::{read_form, FileRule};
 use super::respond;
 use super::users::int_param;
-use crate::auth::AuthUser;
-use crate::chat::SendInput;
 use crate::domain::ids::{MessageId, ThreadId, UserId};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::domain::validate;
+use crate::http::error::ApiError;
+use crate::http::extract::AuthUser;
+use crate::http::state::AppState;
+use crate::services::chat::SendInput;
 use crate::storage::{attachment_extension, sniff_image, Kind};
-use crate::validate;
 
 pub const MAX_ATTACHMENTS: usize = 10;
 

@@ -5,9 +5,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::schemas::ErrorResponse;
-use crate::db::queries;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 const INLINE_EXTENSIONS: [&str; 4] = ["png", "jpg", "gif", "webp"];
 
@@ -67,8 +66,8 @@ pub async fn serve(
     let (file_name, cache_control) = if kind == "attachments" {
         let lookup = url.clone();
         let (file_name, _) = state
-            .db
-            .run(move |c| queries::attachment_by_url(c, &lookup))
+            .chat
+            .attachment_by_url(lookup)
             .await?
             .ok_or_else(|| ApiError::not_found("File not found"))?;
         // private: a message's files must not sit in shared caches

@@ -6,13 +6,11 @@ use serde::Deserialize;
 
 use super::form::{read_form, FileRule};
 use super::respond;
-use crate::auth::AuthUser;
-use crate::db::queries;
 use crate::domain::ids::UserId;
-use crate::error::ApiError;
-use crate::state::AppState;
-use crate::storage::{sniff_image, Kind};
-use crate::validate;
+use crate::domain::validate;
+use crate::http::error::ApiError;
+use crate::http::extract::AuthUser;
+use crate::http::state::AppState;
 
 #[utoipa::path(get, path = "/users/{id}", operation_id = "get_user", tag = "users", security(("bearer" = [])), params(("id" = i64, Path)), responses((status = 200, body = UserResponse), (status = 400, description = "The id is not a 64-bit integer", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse)))]
 pub async fn get(
@@ -20,7 +18,7 @@ pub async fn get(
     id: web::Path<UserId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state.chat.user(id.into_inner()).await?;
+    let user = state.accounts.user(id.into_inner()).await?;
     Ok(respond(
         StatusCode::OK,
         UserResponse {
@@ -61,7 +59,7 @@ pub async fn search(
             "search must be at most 100 characters",
         ));
     }
-    let users = state.chat.search_users(text, limit).await?;
+    let users = state.accounts.search_users(text, limit).await?;
     Ok(respond(
         StatusCode::OK,
         UsersResponse {
@@ -92,38 +90,11 @@ pub async fn update_me(
     };
     let form = read_form(&req, payload, &state, &[avatar_rule]).await?;
     let fields: UpdateFields = form.parse()?;
-    let nick_name = fields
-        .nick_name
-        .map(|n| validate::nick_name(&n).map_err(ApiError::validation))
-        .transpose()?;
-    let stored = match form.files.into_iter().next() {
-        Some((_, upload)) => {
-            let (ext, content_type) = sniff_image(&upload.head).ok_or_else(|| {
-                ApiError::unsupported_media("avatar must be a PNG, JPEG, GIF or WebP image")
-            })?;
-            Some(
-                state
-                    .storage
-                    .persist(upload, Kind::Avatars, ext, content_type)
-                    .await?,
-            )
-        }
-        None => None,
-    };
-    let user_id = auth.user.id;
-    let avatar_url = stored.as_ref().map(|s| s.url.clone());
-    let updated = state
-        .db
-        .run(move |c| queries::update_user(c, user_id, nick_name.as_deref(), avatar_url.as_deref()))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized(crate::auth::MSG_USER_NOT_FOUND))?;
-    if let Some(file) = stored {
-        file.keep();
-    }
-    let (user, replaced) = updated;
-    if let Some(old) = replaced {
-        state.storage.delete_url(&old).await;
-    }
+    let avatar = form.files.into_iter().next().map(|(_, upload)| upload);
+    let user = state
+        .accounts
+        .update_profile(auth.user.id, fields.nick_name, avatar)
+        .await?;
     Ok(respond(
         StatusCode::OK,
         UserResponse {

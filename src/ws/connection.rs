@@ -11,12 +11,14 @@ use serde_json::Value;
 
 use super::protocol::{self, Request};
 use super::transport::{Ending, Received, WsSocket};
-use crate::auth::AuthUser;
-use crate::chat::events::{encode, Ack, ServerEvent};
-use crate::chat::{Chat, ChatError, Origin, SendInput};
 use crate::domain::close::Close;
+use crate::domain::error::ErrorCode;
+use crate::domain::validate;
+use crate::http::extract::AuthUser;
 use crate::registry::{ConnHandle, Frame, Next, Outbox, Slot};
-use crate::validate;
+use crate::services::chat::events::{encode, Ack, ServerEvent};
+use crate::services::chat::{Chat, Origin, SendInput};
+use crate::services::Error;
 
 fn next_conn_id() -> ConnId {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -30,23 +32,9 @@ fn error_frame(id: &Value, code: &str, message: &str) -> Frame {
     encode(&ServerEvent::Error { id, code, message })
 }
 
-fn chat_error_frame(id: &Value, err: &ChatError) -> Frame {
-    let (code, message) = match err {
-        ChatError::Validation(m) => ("VALIDATION", m.clone()),
-        ChatError::NotMember | ChatError::Forbidden(_) => {
-            ("NOT_MEMBER", "You are not a member of this thread".into())
-        }
-        ChatError::NotFound(m) => ("NOT_FOUND", m.clone()),
-        ChatError::RateLimited(secs) => (
-            "RATE_LIMITED",
-            format!("Too many requests, retry in {secs}s"),
-        ),
-        ChatError::Db(_) | ChatError::Storage(_) => {
-            tracing::error!(error = %err, "request failed");
-            ("INTERNAL", "Internal server error".into())
-        }
-    };
-    error_frame(id, code, &message)
+/// The one mapping from service errors to WebSocket error frames: the same codes HTTP uses.
+fn chat_error_frame(id: &Value, err: &Error) -> Frame {
+    error_frame(id, err.code().as_str(), &err.public_message())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +68,7 @@ impl Conn {
             }
         };
         let user = &self.auth.user;
-        let outcome: Result<(), ChatError> = match request {
+        let outcome: Result<(), Error> = match request {
             Request::Send(send) => {
                 metrics::counter!("ws_frames_in_total", "type" => "send").increment(1);
                 let origin = Origin {
@@ -117,7 +105,7 @@ impl Conn {
             Request::History(history) => {
                 metrics::counter!("ws_frames_in_total", "type" => "history").increment(1);
                 match validate::limit(history.limit, 50, 100) {
-                    Err(m) => Err(ChatError::Validation(m)),
+                    Err(m) => Err(Error::Validation(m)),
                     Ok(limit) => self
                         .chat
                         .history(user.id, history.thread_id, history.before, None, limit)
@@ -128,7 +116,7 @@ impl Conn {
             Request::Sync(sync) => {
                 metrics::counter!("ws_frames_in_total", "type" => "sync").increment(1);
                 match validate::limit(sync.limit, 500, 500) {
-                    Err(m) => Err(ChatError::Validation(m)),
+                    Err(m) => Err(Error::Validation(m)),
                     Ok(limit) => {
                         self.chat.sync(user.id, sync.after, limit).await.map(
                             |(messages, has_more)| self.reply_messages(&id, &messages, has_more),
@@ -233,7 +221,7 @@ pub async fn run(
                 Received::Text(text) => Box::pin(conn.handle_text(&text)).await,
                 Received::Binary(_) => {
                     metrics::counter!("ws_frames_in_total", "type" => "binary").increment(1);
-                    conn.reply(&error_frame(&Value::Null, "BAD_FRAME", "binary frames are not supported: send JSON text"));
+                    conn.reply(&error_frame(&Value::Null, ErrorCode::BadFrame.as_str(), "binary frames are not supported: send JSON text"));
                 }
                 Received::WantsFrames => {}
                 Received::Ended(Ending::ByPeer) => break None,

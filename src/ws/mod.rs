@@ -16,13 +16,22 @@ use actix_http::{Method, Request, Response};
 use actix_web::http::header::HeaderValue;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::auth::{authenticate, authenticate_parts, AuthUser, TokenSource};
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::extract::{authenticate, authenticate_parts, AuthUser, TokenSource};
+use crate::http::state::AppState;
 use crate::registry::Slot;
-use crate::state::AppState;
 
 pub const PATH: &str = "/ws";
+
+/// The one HTTP route of this face: a `GET /ws` that is not an upgrade (upgrades never reach the
+/// router, see [`serve_upgrade`]).
+pub fn route_table() -> Vec<crate::http::RouteEntry> {
+    vec![(
+        "/ws",
+        vec![(Method::GET, web::route().to(upgrade_required))],
+    )]
+}
 
 #[utoipa::path(get, path = "/ws", tag = "realtime", params(("token" = Option<String>, Query, description = "the access token, for browsers that cannot set headers")), security(("bearer" = [])), responses((status = 101, description = "Switching Protocols: the chat WebSocket (docs/PROTOCOL.md)"), (status = 400, description = "Not a WebSocket upgrade request", body = crate::http::schemas::ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = crate::http::schemas::ErrorResponse), (status = 429, description = "Too many connections for this user", body = crate::http::schemas::ErrorResponse)))]
 /// A `GET /ws` without the upgrade headers: the same checks, in the same order, as an upgrade.

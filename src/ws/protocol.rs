@@ -1,6 +1,7 @@
 //! Client requests: parsed from one text frame into a typed request, or into the error frame
 //! that answers it.
 
+use crate::domain::error::ErrorCode;
 use crate::domain::ids::{MessageId, ThreadId};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -64,9 +65,9 @@ pub struct Refusal {
     pub message: String,
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
     Refusal {
-        code,
+        code: code.as_str(),
         message: message.into(),
     }
 }
@@ -76,7 +77,10 @@ fn request_id(object: &serde_json::Map<String, Value>) -> Result<Value, Refusal>
     match object.get("id") {
         None | Some(Value::Null) => Ok(Value::Null),
         Some(id @ (Value::String(_) | Value::Number(_))) => Ok(id.clone()),
-        Some(_) => Err(refuse("VALIDATION", "id must be a string or a number")),
+        Some(_) => Err(refuse(
+            ErrorCode::Validation,
+            "id must be a string or a number",
+        )),
     }
 }
 
@@ -87,8 +91,12 @@ fn fields<T: DeserializeOwned>(
     let mut object = object;
     object.remove("type");
     object.remove("id");
-    serde_json::from_value(Value::Object(object))
-        .map_err(|e| refuse("VALIDATION", format!("invalid {kind} request: {e}")))
+    serde_json::from_value(Value::Object(object)).map_err(|e| {
+        refuse(
+            ErrorCode::Validation,
+            format!("invalid {kind} request: {e}"),
+        )
+    })
 }
 
 /// Parses one text frame. The id is returned even when the request is refused, so the error
@@ -99,13 +107,16 @@ pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
         Ok(_) => {
             return (
                 Value::Null,
-                Err(refuse("BAD_JSON", "a request must be a JSON object")),
+                Err(refuse(
+                    ErrorCode::BadJson,
+                    "a request must be a JSON object",
+                )),
             )
         }
         Err(e) => {
             return (
                 Value::Null,
-                Err(refuse("BAD_JSON", format!("malformed JSON: {e}"))),
+                Err(refuse(ErrorCode::BadJson, format!("malformed JSON: {e}"))),
             )
         }
     };
@@ -115,8 +126,13 @@ pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
     };
     let kind = match object.get("type") {
         Some(Value::String(kind)) => kind.clone(),
-        Some(_) => return (id, Err(refuse("VALIDATION", "type must be a string"))),
-        None => return (id, Err(refuse("VALIDATION", "type is required"))),
+        Some(_) => {
+            return (
+                id,
+                Err(refuse(ErrorCode::Validation, "type must be a string")),
+            )
+        }
+        None => return (id, Err(refuse(ErrorCode::Validation, "type is required"))),
     };
     let request = match kind.as_str() {
         "send" => fields(object, "send").map(Request::Send),
@@ -126,7 +142,7 @@ pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
         "sync" => fields(object, "sync").map(Request::Sync),
         "ping" => Ok(Request::Ping),
         other => Err(refuse(
-            "UNKNOWN_TYPE",
+            ErrorCode::UnknownType,
             format!("unknown request type {other:?}"),
         )),
     };

@@ -6,7 +6,7 @@ use crate::domain::ids::{ConnId, MessageId, ThreadId, UserId};
 use crate::registry::Skip;
 
 use super::events::{encode, ServerEvent, TypingUser};
-use super::{Chat, ChatError, Result};
+use super::{Chat, Error, Result};
 
 impl Chat {
     pub async fn typing(&self, user: &User, thread_id: ThreadId, is_typing: bool) -> Result<()> {
@@ -14,7 +14,7 @@ impl Chat {
             .limits
             .check_send(user.id)
             .await
-            .map_err(ChatError::RateLimited)?;
+            .map_err(Error::RateLimited)?;
         let members = self.member_ids(thread_id).await?;
         if !members.contains(&user.id) {
             return Err(self.not_member_or_missing(thread_id).await);
@@ -54,9 +54,7 @@ impl Chat {
             ReadOutcome::Marked => {}
             ReadOutcome::NotMember => return Err(self.not_member_or_missing(thread_id).await),
             ReadOutcome::NoSuchMessage => {
-                return Err(ChatError::NotFound(
-                    "Message not found in this thread".into(),
-                ))
+                return Err(Error::NotFound("Message not found in this thread".into()))
             }
         }
         let members = self.member_ids(thread_id).await?;

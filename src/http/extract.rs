@@ -1,21 +1,15 @@
-//! Passwords (bcrypt, always on the blocking pool), access tokens (JWT HS256 only) and the
-//! Bearer extractor.
+//! The Bearer token of a request, and the [`AuthUser`] extractor that authenticates it through
+//! the accounts service.
 
-pub mod jwt;
-pub mod password;
-
-use actix_web::http::header::{self, HeaderMap};
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::db::models::User;
-use crate::error::ApiError;
-use crate::state::AppState;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
-pub const MSG_TOKEN_NOT_FOUND: &str = "AccessToken Not Found";
-pub const MSG_INVALID_TOKEN: &str = "Invalid AccessToken";
-pub const MSG_USER_NOT_FOUND: &str = "User Not Found";
+use super::error::ApiError;
+use super::state::AppState;
+pub use crate::services::accounts::AuthUser;
 
 /// Where a token may come from: the header always, `?token=` only where browsers need it (/ws).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,14 +39,6 @@ fn bearer_token(headers: &HeaderMap, query: &str, source: TokenSource) -> Option
     None
 }
 
-/// The authenticated caller: a valid, unexpired token for a user that exists.
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    pub user: User,
-    /// Token expiry, seconds since the epoch: open sockets close when it passes.
-    pub expires_at: i64,
-}
-
 pub async fn authenticate(req: &HttpRequest, source: TokenSource) -> Result<AuthUser, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
@@ -67,22 +53,8 @@ pub async fn authenticate_parts(
     query: &str,
     source: TokenSource,
 ) -> Result<AuthUser, ApiError> {
-    let token = bearer_token(headers, query, source)
-        .ok_or_else(|| ApiError::unauthorized(MSG_TOKEN_NOT_FOUND))?;
-    let claims = state
-        .jwt
-        .verify(&token)
-        .map_err(|_| ApiError::unauthorized(MSG_INVALID_TOKEN))?;
-    let user = state
-        .db
-        .run(move |conn| crate::db::queries::find_user(conn, claims.user_id))
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::unauthorized(MSG_USER_NOT_FOUND))?;
-    Ok(AuthUser {
-        user,
-        expires_at: claims.exp,
-    })
+    let token = bearer_token(headers, query, source);
+    Ok(state.accounts.authenticate(token).await?)
 }
 
 impl FromRequest for AuthUser {

@@ -5,12 +5,12 @@ use crate::db::models::Message;
 use crate::db::queries::{self, InsertOutcome, NewMessageInput};
 use crate::db::DbError;
 use crate::domain::ids::{MessageId, ThreadId, UserId};
+use crate::domain::validate;
 use crate::registry::Skip;
 use crate::storage::StoredFile;
-use crate::validate;
 
 use super::events::{encode, Ack, ServerEvent};
-use super::{Chat, ChatError, Origin, Result};
+use super::{Chat, Error, Origin, Result};
 
 pub struct SendInput {
     pub thread_id: ThreadId,
@@ -120,7 +120,7 @@ impl Chat {
             .limits
             .check_read(user_id)
             .await
-            .map_err(ChatError::RateLimited)
+            .map_err(Error::RateLimited)
     }
 
     /// Stores a message and delivers it. Returns the message and whether it is new (`false`:
@@ -132,13 +132,13 @@ impl Chat {
         origin: Option<Origin>,
     ) -> Result<(Message, bool)> {
         if let Some(text) = &input.text {
-            validate::message_text(text).map_err(ChatError::Validation)?;
+            validate::message_text(text).map_err(Error::Validation)?;
         }
         if let Some(id) = &input.client_msg_id {
-            validate::client_msg_id(id).map_err(ChatError::Validation)?;
+            validate::client_msg_id(id).map_err(Error::Validation)?;
         }
         if input.text.is_none() && input.files.is_empty() {
-            return Err(ChatError::Validation(
+            return Err(Error::Validation(
                 "A message needs text or at least one file".into(),
             ));
         }
@@ -146,7 +146,7 @@ impl Chat {
             .limits
             .check_send(sender_id)
             .await
-            .map_err(ChatError::RateLimited)?;
+            .map_err(Error::RateLimited)?;
 
         let thread_id = input.thread_id;
         let db_input = NewMessageInput {
@@ -266,7 +266,7 @@ impl Chat {
                 )
                 .await;
             }
-            let _ = done.send(outcome.map_err(ChatError::from));
+            let _ = done.send(outcome.map_err(Error::from));
         }
     }
 
@@ -303,5 +303,16 @@ impl Chat {
             conn: origin.map(|o| o.conn_id),
         };
         self.emit_to_thread(message.thread_id, &members, &frame, skip);
+    }
+}
+
+impl Chat {
+    /// The display name and content type of the attachment stored at `url`: a file no row
+    /// refers to (an orphan, or one whose message is not committed) is not found.
+    pub async fn attachment_by_url(&self, url: String) -> Result<Option<(String, String)>> {
+        Ok(self
+            .db()
+            .run(move |c| queries::attachment_by_url(c, &url))
+            .await?)
     }
 }

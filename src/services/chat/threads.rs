@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use crate::db::models::{Thread, User};
 use crate::db::queries::{self, MemberChange};
 use crate::db::DbError;
+use crate::domain::validate;
 use crate::registry::Skip;
-use crate::validate;
 
 use super::events::{encode, ServerEvent};
-use super::{thread_not_found, Chat, ChatError, Result};
+use super::{thread_not_found, Chat, Error, Result};
 
 /// Largest thread whose members exchange presence when someone joins.
 pub(super) const PRESENCE_INTRODUCTION_MAX_MEMBERS: usize = 256;
@@ -32,20 +32,20 @@ pub(super) fn check_group_owner(thread: &Thread, actor: UserId, not_owner: &str)
 }
 
 /// The error for a change the database layer refused.
-pub(super) fn refusal(change: MemberChange, not_owner: &str) -> ChatError {
+pub(super) fn refusal(change: MemberChange, not_owner: &str) -> Error {
     match change {
         MemberChange::NoThread => thread_not_found(),
-        MemberChange::NotMember => ChatError::NotMember,
+        MemberChange::NotMember => Error::NotMember,
         MemberChange::Direct => {
-            ChatError::Validation("The members and name of a direct thread are fixed".into())
+            Error::Validation("The members and name of a direct thread are fixed".into())
         }
-        MemberChange::NotOwner => ChatError::Forbidden(not_owner.into()),
-        MemberChange::Full => ChatError::Validation("This thread is full".into()),
+        MemberChange::NotOwner => Error::Forbidden(not_owner.into()),
+        MemberChange::Full => Error::Validation("This thread is full".into()),
         MemberChange::NoSuchMember => {
-            ChatError::NotFound("That user is not a member of this thread".into())
+            Error::NotFound("That user is not a member of this thread".into())
         }
         MemberChange::Done | MemberChange::Unchanged => {
-            ChatError::Validation("nothing to refuse".into())
+            Error::Validation("nothing to refuse".into())
         }
     }
 }
@@ -55,7 +55,7 @@ impl Chat {
         self.db()
             .run(move |c| queries::find_user(c, id))
             .await?
-            .ok_or_else(|| ChatError::NotFound("User not found".into()))
+            .ok_or_else(|| Error::NotFound("User not found".into()))
     }
 
     pub async fn search_users(&self, query: String, limit: i64) -> Result<Vec<User>> {
@@ -72,7 +72,7 @@ impl Chat {
                     return Ok(Err(thread_not_found()));
                 };
                 let Some(last_read) = queries::membership(c, thread_id, viewer)? else {
-                    return Ok(Err(ChatError::NotMember));
+                    return Ok(Err(Error::NotMember));
                 };
                 Ok::<_, DbError>(Ok(queries::thread_view(c, row, viewer, last_read)?))
             })
@@ -209,13 +209,13 @@ impl Chat {
         name: &str,
         member_ids: Vec<UserId>,
     ) -> Result<Thread> {
-        let name = validate::thread_name(name).map_err(ChatError::Validation)?;
+        let name = validate::thread_name(name).map_err(Error::Validation)?;
         let mut members = member_ids;
         members.push(owner_id);
         members.sort_unstable();
         members.dedup();
         if members.len() as u64 > self.inner.max_thread_members {
-            return Err(ChatError::Validation(format!(
+            return Err(Error::Validation(format!(
                 "A thread has at most {} members",
                 self.inner.max_thread_members
             )));
@@ -226,7 +226,7 @@ impl Chat {
             .db()
             .run(move |c| {
                 if queries::count_existing_users(c, &to_check)? != to_check.len() as i64 {
-                    return Ok(Err(ChatError::NotFound("User not found".into())));
+                    return Ok(Err(Error::NotFound("User not found".into())));
                 }
                 Ok::<_, DbError>(Ok(queries::create_group(c, owner_id, &name, &to_check)?))
             })
@@ -243,7 +243,7 @@ impl Chat {
             .limits
             .check_thread_change(user_id)
             .await
-            .map_err(ChatError::RateLimited)
+            .map_err(Error::RateLimited)
     }
 
     pub async fn add_member(
@@ -273,7 +273,7 @@ impl Chat {
             }
             MemberChange::Unchanged => {}
             MemberChange::Full => {
-                return Err(ChatError::Validation(format!(
+                return Err(Error::Validation(format!(
                     "A thread has at most {max} members"
                 )))
             }
@@ -311,7 +311,7 @@ impl Chat {
         thread_id: ThreadId,
         name: &str,
     ) -> Result<Thread> {
-        let name = validate::thread_name(name).map_err(ChatError::Validation)?;
+        let name = validate::thread_name(name).map_err(Error::Validation)?;
         let change = self
             .db()
             .run(move |c| queries::rename_group(c, actor, thread_id, &name))

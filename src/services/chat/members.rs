@@ -9,7 +9,7 @@ use crate::db::DbError;
 use crate::registry::Skip;
 use crate::relay::Target;
 
-use super::{thread_not_found, Chat, ChatError, Result};
+use super::{thread_not_found, Chat, Error, Result};
 
 /// Most threads, and most member ids in all, the member cache holds.
 pub(super) const MEMBER_CACHE_THREADS: usize = 4096;
@@ -107,9 +107,7 @@ impl Chat {
             .run(move |c| {
                 Ok::<_, DbError>(match queries::membership(c, thread_id, user_id)? {
                     Some(last_read) => Ok(last_read),
-                    None if queries::find_thread(c, thread_id)?.is_some() => {
-                        Err(ChatError::NotMember)
-                    }
+                    None if queries::find_thread(c, thread_id)?.is_some() => Err(Error::NotMember),
                     None => Err(thread_not_found()),
                 })
             })
@@ -117,13 +115,13 @@ impl Chat {
         found
     }
 
-    pub(super) async fn not_member_or_missing(&self, thread_id: ThreadId) -> ChatError {
+    pub(super) async fn not_member_or_missing(&self, thread_id: ThreadId) -> Error {
         match self
             .db()
             .run(move |c| queries::find_thread(c, thread_id))
             .await
         {
-            Ok(Some(_)) => ChatError::NotMember,
+            Ok(Some(_)) => Error::NotMember,
             Ok(None) => thread_not_found(),
             Err(e) => e.into(),
         }

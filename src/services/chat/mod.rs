@@ -26,33 +26,14 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::db::{Db, DbError};
+use crate::db::{queries, Db};
 use crate::limits::Limits;
 use crate::registry::{Frame, Registry, Skip};
 use crate::relay::{Envelope, RedisRelay, Target};
+use crate::services::{Error, Result};
 
 use members::MemberCache;
 use messages::{CommitQueue, THREAD_LOCK_STRIPES};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ChatError {
-    #[error("{0}")]
-    Validation(String),
-    #[error("not a member of this thread")]
-    NotMember,
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("rate limited for {0}s")]
-    RateLimited(u64),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("storage: {0}")]
-    Storage(String),
-}
-
-type Result<T> = std::result::Result<T, ChatError>;
 
 /// Which connection asked, so that its reply is queued in order with the events it causes.
 #[derive(Debug, Clone)]
@@ -79,8 +60,8 @@ pub struct Chat {
     inner: Arc<Inner>,
 }
 
-fn thread_not_found() -> ChatError {
-    ChatError::NotFound("Thread not found".into())
+fn thread_not_found() -> Error {
+    Error::NotFound("Thread not found".into())
 }
 
 impl Chat {
@@ -152,5 +133,18 @@ impl Chat {
             Some(relay) => relay.status(),
             None => serde_json::json!({ "kind": "none", "ok": true }),
         }
+    }
+
+    /// Whether the database answers, for /healthz.
+    pub async fn database_ok(&self) -> bool {
+        self.db().run(queries::ping).await.is_ok()
+    }
+
+    pub fn database_kind(&self) -> &'static str {
+        self.db().kind()
+    }
+
+    pub fn database_connections_in_use(&self) -> u32 {
+        self.db().connections_in_use()
     }
 }

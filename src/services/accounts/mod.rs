@@ -1,0 +1,318 @@
+//! Accounts: registration (with an avatar), login, access tokens, profiles and the user
+//! directory. Passwords are hashed by [`password::Hasher`] (bcrypt on the blocking pool, with a
+//! bounded queue); tokens are [`jwt`] (HS256 only, no leeway). Knows no actix types.
+
+pub mod jwt;
+pub mod password;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::db::models::{self, User};
+use crate::db::{queries, Db};
+use crate::domain::ids::UserId;
+use crate::domain::validate;
+use crate::limits::Limits;
+use crate::services::{Error, Result};
+use crate::storage::{sniff_image, Kind, Storage, TempUpload};
+
+pub const MSG_TOKEN_NOT_FOUND: &str = "AccessToken Not Found";
+pub const MSG_INVALID_TOKEN: &str = "Invalid AccessToken";
+pub const MSG_USER_NOT_FOUND: &str = "User Not Found";
+pub const MSG_USERNAME_NOT_FOUND: &str = "userName not Found";
+pub const MSG_WRONG_PASSWORD: &str = "userName or password is incorrect";
+
+/// The authenticated caller: a valid, unexpired token for a user that exists.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    /// Token expiry, seconds since the epoch: open sockets close when it passes.
+    pub expires_at: i64,
+}
+
+/// The fields of `POST /auth/register` as sent (each may be missing).
+pub struct Registration {
+    pub nick_name: Option<String>,
+    pub user_name: Option<String>,
+    pub password: Option<String>,
+    pub confirm_password: Option<String>,
+    pub avatar: Option<TempUpload>,
+}
+
+/// A session opened by registration or login.
+pub struct LoggedIn {
+    pub access_token: String,
+    pub user: User,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    jwt: jwt::Jwt,
+    hasher: password::Hasher,
+    limits: Arc<Limits>,
+    storage: Storage,
+    bcrypt_cost: u32,
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String> {
+    value.ok_or_else(|| Error::Validation(format!("{field} is required")))
+}
+
+fn hashing_error(e: password::PasswordError) -> Error {
+    match e {
+        password::PasswordError::Busy(retry_after) => Error::Unavailable {
+            retry_after,
+            message: "Too many password checks at once, try again later".into(),
+        },
+        password::PasswordError::Failed(_) => Error::Internal(format!("bcrypt failed: {e}")),
+    }
+}
+
+fn avatar_type(upload: &TempUpload) -> Result<(&'static str, &'static str)> {
+    sniff_image(&upload.head).ok_or(Error::UnsupportedMediaType(
+        "avatar must be a PNG, JPEG, GIF or WebP image",
+    ))
+}
+
+impl Accounts {
+    pub fn new(
+        db: Db,
+        jwt: jwt::Jwt,
+        limits: Arc<Limits>,
+        storage: Storage,
+        bcrypt_cost: u32,
+    ) -> Accounts {
+        Accounts {
+            inner: Arc::new(Inner {
+                db,
+                jwt,
+                hasher: password::Hasher::new(),
+                limits,
+                storage,
+                bcrypt_cost,
+            }),
+        }
+    }
+
+    /// Register and login share one budget per client address; asked before a body is read,
+    /// so a refused client costs no upload.
+    pub async fn admit(&self, client: Option<IpAddr>) -> Result<()> {
+        self.inner
+            .limits
+            .check_auth_request(client)
+            .await
+            .map_err(Error::RateLimited)
+    }
+
+    /// All or nothing: a refused or failed registration leaves no row and no file.
+    pub async fn register(&self, form: Registration) -> Result<LoggedIn> {
+        let nick_name = required(form.nick_name, "nickName")?;
+        let user_name = required(form.user_name, "userName")?;
+        let password = required(form.password, "password")?;
+        let confirm = required(form.confirm_password, "confirmPassword")?;
+        let nick_name = validate::nick_name(&nick_name).map_err(Error::Validation)?;
+        validate::user_name(&user_name).map_err(Error::Validation)?;
+        validate::password(&password).map_err(Error::Validation)?;
+        if confirm != password {
+            return Err(Error::Validation(
+                "confirmPassword must match password".into(),
+            ));
+        }
+        let avatar = match form.avatar {
+            Some(upload) => Some((avatar_type(&upload)?, upload)),
+            None => None,
+        };
+        let key = user_name.to_ascii_lowercase();
+        let lookup_key = key.clone();
+        // Refuse a taken name before spending a bcrypt hash on it; the unique index decides races.
+        if self
+            .inner
+            .db
+            .run(move |c| queries::find_user_row_by_key(c, &lookup_key))
+            .await?
+            .is_some()
+        {
+            return Err(Error::UsernameTaken);
+        }
+        let hash = self
+            .inner
+            .hasher
+            .hash(password, self.inner.bcrypt_cost)
+            .await
+            .map_err(hashing_error)?;
+        let stored = match avatar {
+            Some(((ext, content_type), upload)) => Some(
+                self.inner
+                    .storage
+                    .persist(upload, Kind::Avatars, ext, content_type)
+                    .await?,
+            ),
+            None => None,
+        };
+        // The file's fate is settled with the row, inside the blocking task: a client that goes
+        // away mid-insert cannot leave a row pointing at a deleted file.
+        let inserted = self
+            .inner
+            .db
+            .run(move |c| {
+                let avatar_url = stored.as_ref().map(|s| s.url.clone());
+                let user = queries::insert_user(
+                    c,
+                    &models::NewUser {
+                        user_name: &user_name,
+                        user_name_key: &key,
+                        nick_name: &nick_name,
+                        password_hash: &hash,
+                        avatar_url: avatar_url.as_deref(),
+                        created_at: models::now(),
+                    },
+                )?;
+                if let Some(file) = stored {
+                    file.keep();
+                }
+                Ok::<_, crate::db::DbError>(user)
+            })
+            .await;
+        let user = match inserted {
+            Ok(user) => user,
+            Err(e) if e.is_unique_violation() => return Err(Error::UsernameTaken),
+            Err(e) => return Err(e.into()),
+        };
+        self.logged_in(user)
+    }
+
+    /// Both refusals take the same time: an unknown name still costs a (dummy) bcrypt verify.
+    pub async fn login(
+        &self,
+        user_name: Option<String>,
+        password: Option<String>,
+        client: Option<IpAddr>,
+    ) -> Result<LoggedIn> {
+        let user_name = required(user_name, "userName")?;
+        let password = required(password, "password")?;
+        let key = user_name.to_ascii_lowercase();
+        let limits = &self.inner.limits;
+        limits
+            .check_failed_logins(&key, client)
+            .await
+            .map_err(Error::RateLimited)?;
+        let lookup_key = key.clone();
+        let row = self
+            .inner
+            .db
+            .run(move |c| queries::find_user_row_by_key(c, &lookup_key))
+            .await?;
+        let hasher = &self.inner.hasher;
+        let Some(row) = row else {
+            hasher
+                .verify_dummy(password, self.inner.bcrypt_cost)
+                .await
+                .map_err(hashing_error)?;
+            limits.record_failed_login(&key, client).await;
+            return Err(Error::Unauthorized(MSG_USERNAME_NOT_FOUND));
+        };
+        if !hasher
+            .verify(password, row.password_hash.clone())
+            .await
+            .map_err(hashing_error)?
+        {
+            limits.record_failed_login(&key, client).await;
+            return Err(Error::Unauthorized(MSG_WRONG_PASSWORD));
+        }
+        self.logged_in(models::User::from(row))
+    }
+
+    fn logged_in(&self, user: User) -> Result<LoggedIn> {
+        let access_token = self
+            .inner
+            .jwt
+            .issue(user.id)
+            .map_err(|e| Error::Internal(format!("could not sign a token: {e}")))?;
+        Ok(LoggedIn { access_token, user })
+    }
+
+    /// The caller behind a bearer token (`None`: no token was sent), with the seed's messages.
+    pub async fn authenticate(&self, token: Option<String>) -> Result<AuthUser> {
+        let token = token.ok_or(Error::Unauthorized(MSG_TOKEN_NOT_FOUND))?;
+        let claims = self
+            .inner
+            .jwt
+            .verify(&token)
+            .map_err(|_| Error::Unauthorized(MSG_INVALID_TOKEN))?;
+        let user = self
+            .inner
+            .db
+            .run(move |c| queries::find_user(c, claims.user_id))
+            .await?
+            .ok_or(Error::Unauthorized(MSG_USER_NOT_FOUND))?;
+        Ok(AuthUser {
+            user,
+            expires_at: claims.exp,
+        })
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        self.inner
+            .db
+            .run(move |c| queries::find_user(c, id))
+            .await?
+            .ok_or_else(|| Error::NotFound("User not found".into()))
+    }
+
+    pub async fn search_users(&self, query: String, limit: i64) -> Result<Vec<User>> {
+        Ok(self
+            .inner
+            .db
+            .run(move |c| queries::search_users(c, &query, limit))
+            .await?)
+    }
+
+    /// `PATCH /users/me`: a new nickName and/or avatar; the replaced avatar's file is deleted.
+    pub async fn update_profile(
+        &self,
+        user_id: UserId,
+        nick_name: Option<String>,
+        avatar: Option<TempUpload>,
+    ) -> Result<User> {
+        let nick_name = nick_name
+            .map(|n| validate::nick_name(&n).map_err(Error::Validation))
+            .transpose()?;
+        let stored = match avatar {
+            Some(upload) => {
+                let (ext, content_type) = avatar_type(&upload)?;
+                Some(
+                    self.inner
+                        .storage
+                        .persist(upload, Kind::Avatars, ext, content_type)
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        // as at registration: the new file is kept or deleted with the row's update
+        let updated = self
+            .inner
+            .db
+            .run(move |c| {
+                let avatar_url = stored.as_ref().map(|s| s.url.clone());
+                let updated =
+                    queries::update_user(c, user_id, nick_name.as_deref(), avatar_url.as_deref())?;
+                if let (Some(file), Some(_)) = (stored, &updated) {
+                    file.keep();
+                }
+                Ok::<_, crate::db::DbError>(updated)
+            })
+            .await?
+            .ok_or(Error::Unauthorized(MSG_USER_NOT_FOUND))?;
+        let (user, replaced) = updated;
+        if let Some(old) = replaced {
+            self.inner.storage.delete_url(&old).await;
+        }
+        Ok(user)
+    }
+}
