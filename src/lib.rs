@@ -1,19 +1,25 @@
 //! chat-server: one process that gives a chat product its backend.
 //!
-//! Layout, outside in:
-//! - [`config`]: one typed struct from flags and environment, read once.
-//! - [`http`]: thin actix handlers; [`error::ApiError`] is the only place error JSON is built.
-//! - [`ws`]: `GET /ws` authenticates before the upgrade, then [`ws::connection`] runs one task
-//!   per socket that owns it and answers its requests in order.
-//! - [`chat`]: the service both faces call (threads, messages, read marks, presence).
-//! - [`registry`]: user id -> live connections (bounded queues), sharded; every fan-out goes
-//!   through it.
-//! - [`db`]: SQLite or PostgreSQL behind one pool, embedded migrations; [`storage`]: uploads.
+//! Dependencies point one way (`tests/architecture.rs` keeps it so):
+//! - faces: [`http`] (actix handlers: parse, call one service method, shape the reply; the
+//!   error envelope is built only in [`http::error`]) and [`ws`] (`GET /ws`: admitted before the
+//!   upgrade, then one task per socket, [`ws::connection`], on the connection layer
+//!   [`ws::transport`]);
+//! - services: [`services::accounts`] (register, login, tokens, profiles) and
+//!   [`services::chat`] (threads, messages and the group commit, typing, read marks, presence);
+//!   they return [`services::Error`], mapped once per face from [`domain::error::ErrorCode`];
+//! - infrastructure: [`db`] (SQLite or PostgreSQL, every query in [`db::queries`]),
+//!   [`storage`] (uploads), [`limits`], [`registry`] (user -> live connections, bounded
+//!   Outboxes), [`relay`] (Redis pub/sub between nodes);
+//! - domain types: [`domain`] (ids, error codes, close codes, field rules).
 //!
-//! A message: connection task parses `send` -> [`chat::Chat::send`] validates, takes the
-//! thread's lock, stores it in one transaction -> queues the ack on the sender's connection and
-//! one shared serialized frame on every other member connection -> each connection task writes
-//! its queue to its socket.
+//! A message: [`ws::protocol`] parses `send` -> [`ws::connection`] calls
+//! [`services::chat::Chat::send`] -> validated, rate limited, queued on its thread's commit
+//! queue -> stored with the others queued meanwhile in one transaction
+//! ([`db::queries::insert_messages`]) -> in batch order, the ack on the sender's connection and
+//! one shared frame on every other member connection ([`registry::Registry::deliver`]), and on
+//! the other nodes through [`relay`] -> each connection task writes its Outbox to its socket.
+//! docs/ARCHITECTURE.md draws the tree and says where a new request type, event or table goes.
 
 pub mod config;
 pub mod db;

@@ -1,8 +1,8 @@
 //! The chat service both faces (HTTP and WebSocket) call. Knows no actix types.
 //!
-//! One file per concern, each an `impl Chat` block: [`threads`] (threads, members, names),
-//! [`messages`] (send, the group commit, history and sync), [`activity`] (typing, read marks),
-//! [`presence`], [`members`] (the member cache every fan-out reads), [`relay_hooks`] (events
+//! One file per concern, each an `impl Chat` block: `threads` (threads, members, names),
+//! `messages` (send, the group commit, history and sync), `activity` (typing, read marks),
+//! `presence`, `members` (the member cache every fan-out reads), `relay_hooks` (events
 //! from other nodes); [`events`] are the frames they send. This file holds the service's state
 //! and the fan-out helpers they share.
 //!
