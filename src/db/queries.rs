@@ -249,6 +249,28 @@ impl LockThread for diesel::pg::PgConnection {
     }
 }
 
+/// Inside a write transaction: locks the thread and returns its row if it is a group `actor` is
+/// a member of; otherwise returns the refusal from the enclosing transaction. A macro, so that
+/// it expands for each backend's connection.
+macro_rules! lock_group_as_member {
+    ($c:ident, $thread_id:expr, $actor:expr) => {{
+        let Some(row) = $c.lock_thread($thread_id)? else {
+            return Ok(MemberChange::NoThread);
+        };
+        let actor_member = thread_members::table
+            .find(($thread_id, $actor))
+            .count()
+            .get_result::<i64>($c)?;
+        if actor_member == 0 {
+            return Ok(MemberChange::NotMember);
+        }
+        if !row.is_group {
+            return Ok(MemberChange::Direct);
+        }
+        row
+    }};
+}
+
 /// What a membership change or rename found; checked inside its transaction.
 #[derive(Debug, PartialEq, Eq)]
 pub enum MemberChange {
@@ -320,17 +342,7 @@ pub fn remove_member(
     user_id: UserId,
 ) -> Result<MemberChange> {
     Ok(write_tx!(conn, c => {
-        let Some(row) = c.lock_thread(thread_id)? else { return Ok(MemberChange::NoThread) };
-        let actor_member = thread_members::table
-            .find((thread_id, actor))
-            .count()
-            .get_result::<i64>(c)?;
-        if actor_member == 0 {
-            return Ok(MemberChange::NotMember);
-        }
-        if !row.is_group {
-            return Ok(MemberChange::Direct);
-        }
+        let row = lock_group_as_member!(c, thread_id, actor);
         if actor != user_id && row.owner_id != Some(actor) {
             return Ok(MemberChange::NotOwner);
         }
@@ -361,17 +373,7 @@ pub fn rename_group(
     name: &str,
 ) -> Result<MemberChange> {
     Ok(write_tx!(conn, c => {
-        let Some(row) = c.lock_thread(thread_id)? else { return Ok(MemberChange::NoThread) };
-        let actor_member = thread_members::table
-            .find((thread_id, actor))
-            .count()
-            .get_result::<i64>(c)?;
-        if actor_member == 0 {
-            return Ok(MemberChange::NotMember);
-        }
-        if !row.is_group {
-            return Ok(MemberChange::Direct);
-        }
+        let row = lock_group_as_member!(c, thread_id, actor);
         if row.owner_id != Some(actor) {
             return Ok(MemberChange::NotOwner);
         }

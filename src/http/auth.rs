@@ -46,12 +46,7 @@ pub async fn register(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.accounts.admit(state.client_addr(&req)).await?;
-    let avatar_rule = FileRule {
-        field: "avatar",
-        max_bytes: state.config.max_avatar_bytes,
-        max_count: 1,
-    };
-    let form = read_form(&req, payload, &state, &[avatar_rule]).await?;
+    let form = read_form(&req, payload, &state, &[FileRule::avatar(&state.config)]).await?;
     let fields: RegisterFields = form.parse()?;
     let registration = Registration {
         nick_name: fields.nick_name,

@@ -22,6 +22,17 @@ pub struct FileRule {
     pub max_count: usize,
 }
 
+impl FileRule {
+    /// One `avatar` file of at most `MAX_AVATAR_BYTES` (register, `PATCH /users/me`).
+    pub fn avatar(config: &crate::config::Config) -> FileRule {
+        FileRule {
+            field: "avatar",
+            max_bytes: config.max_avatar_bytes,
+            max_count: 1,
+        }
+    }
+}
+
 pub struct Form {
     pub fields: Map<String, Value>,
     /// Each upload with the field it came in.

@@ -83,12 +83,7 @@ pub async fn update_me(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let avatar_rule = FileRule {
-        field: "avatar",
-        max_bytes: state.config.max_avatar_bytes,
-        max_count: 1,
-    };
-    let form = read_form(&req, payload, &state, &[avatar_rule]).await?;
+    let form = read_form(&req, payload, &state, &[FileRule::avatar(&state.config)]).await?;
     let fields: UpdateFields = form.parse()?;
     let avatar = form.files.into_iter().next().map(|(_, upload)| upload);
     let user = state

@@ -14,7 +14,7 @@ use crate::domain::ids::UserId;
 use crate::domain::validate;
 use crate::limits::Limits;
 use crate::services::{Error, Result};
-use crate::storage::{sniff_image, Kind, Storage, TempUpload};
+use crate::storage::{sniff_image, Kind, Storage, StoredFile, TempUpload};
 
 pub const MSG_TOKEN_NOT_FOUND: &str = "AccessToken Not Found";
 pub const MSG_INVALID_TOKEN: &str = "Invalid AccessToken";
@@ -145,15 +145,7 @@ impl Accounts {
             .hash(password, self.inner.bcrypt_cost)
             .await
             .map_err(hashing_error)?;
-        let stored = match avatar {
-            Some(((ext, content_type), upload)) => Some(
-                self.inner
-                    .storage
-                    .persist(upload, Kind::Avatars, ext, content_type)
-                    .await?,
-            ),
-            None => None,
-        };
+        let stored = self.store_avatar(avatar).await?;
         // The file's fate is settled with the row, inside the blocking task: a client that goes
         // away mid-insert cannot leave a row pointing at a deleted file.
         let inserted = self
@@ -227,6 +219,22 @@ impl Accounts {
         self.logged_in(models::User::from(row))
     }
 
+    /// Moves an accepted avatar under its random name; it deletes itself unless its row commits.
+    async fn store_avatar(
+        &self,
+        avatar: Option<((&'static str, &'static str), TempUpload)>,
+    ) -> Result<Option<StoredFile>> {
+        let Some(((ext, content_type), upload)) = avatar else {
+            return Ok(None);
+        };
+        let stored = self
+            .inner
+            .storage
+            .persist(upload, Kind::Avatars, ext, content_type)
+            .await?;
+        Ok(Some(stored))
+    }
+
     fn logged_in(&self, user: User) -> Result<LoggedIn> {
         let access_token = self
             .inner
@@ -282,18 +290,11 @@ impl Accounts {
         let nick_name = nick_name
             .map(|n| validate::nick_name(&n).map_err(Error::Validation))
             .transpose()?;
-        let stored = match avatar {
-            Some(upload) => {
-                let (ext, content_type) = avatar_type(&upload)?;
-                Some(
-                    self.inner
-                        .storage
-                        .persist(upload, Kind::Avatars, ext, content_type)
-                        .await?,
-                )
-            }
+        let avatar = match avatar {
+            Some(upload) => Some((avatar_type(&upload)?, upload)),
             None => None,
         };
+        let stored = self.store_avatar(avatar).await?;
         // as at registration: the new file is kept or deleted with the row's update
         let updated = self
             .inner
