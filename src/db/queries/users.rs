@@ -1,0 +1,90 @@
+//! Users: registration, lookups by name or id, the directory search, profile updates.
+
+use diesel::prelude::*;
+
+use super::{lower, Result};
+use crate::db::models::*;
+use crate::db::schema::users;
+use crate::db::DbConn;
+use crate::domain::ids::UserId;
+use crate::{with_conn, write_tx};
+
+pub fn insert_user(conn: &mut DbConn, new: &NewUser<'_>) -> Result<User> {
+    Ok(with_conn!(conn, c => diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(c))?)
+}
+
+pub fn find_user_row_by_key(conn: &mut DbConn, key: &str) -> Result<Option<UserRow>> {
+    Ok(with_conn!(conn, c => users::table
+        .filter(users::user_name_key.eq(key))
+        .select(UserRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+pub fn find_user(conn: &mut DbConn, id: UserId) -> Result<Option<User>> {
+    Ok(with_conn!(conn, c => users::table
+        .find(id)
+        .select(User::as_select())
+        .first(c)
+        .optional())?)
+}
+
+pub fn count_existing_users(conn: &mut DbConn, ids: &[UserId]) -> Result<i64> {
+    Ok(with_conn!(conn, c => users::table
+        .filter(users::id.eq_any(ids))
+        .count()
+        .get_result(c))?)
+}
+
+/// Case-insensitive prefix match on userName or nickName.
+pub fn search_users(conn: &mut DbConn, query: &str, limit: i64) -> Result<Vec<User>> {
+    let escaped: String = query
+        .to_lowercase()
+        .chars()
+        .flat_map(|ch| match ch {
+            '%' | '_' | '\\' => vec!['\\', ch],
+            _ => vec![ch],
+        })
+        .collect();
+    let pattern = format!("{escaped}%");
+    Ok(with_conn!(conn, c => users::table
+        .filter(
+            users::user_name_key
+                .like(&pattern)
+                .escape('\\')
+                .or(lower(users::nick_name).like(&pattern).escape('\\')),
+        )
+        .order(users::id.asc())
+        .limit(limit)
+        .select(User::as_select())
+        .load(c))?)
+}
+
+/// Updates what is given; returns the new user and the avatar it replaced.
+pub fn update_user(
+    conn: &mut DbConn,
+    id: UserId,
+    nick_name: Option<&str>,
+    avatar_url: Option<&str>,
+) -> Result<Option<(User, Option<String>)>> {
+    Ok(write_tx!(conn, c => {
+        let old: Option<Option<String>> = users::table
+            .find(id)
+            .select(users::avatar_url)
+            .first(c)
+            .optional()?;
+        let Some(old_avatar) = old else { return Ok(None) };
+        if let Some(nick) = nick_name {
+            diesel::update(users::table.find(id)).set(users::nick_name.eq(nick)).execute(c)?;
+        }
+        if let Some(url) = avatar_url {
+            diesel::update(users::table.find(id)).set(users::avatar_url.eq(url)).execute(c)?;
+        }
+        let user = users::table.find(id).select(User::as_select()).first(c)?;
+        let replaced = if avatar_url.is_some() { old_avatar } else { None };
+        Ok::<_, diesel::result::Error>(Some((user, replaced)))
+    })?)
+}
