@@ -768,14 +768,30 @@ mod tests {
         assert_eq!(order.len(), 4, "one batch: {order:?}");
         release(&chat, stripe);
 
-        assert!(matches!(outsider.await.unwrap(), Err(Error::NotMember)));
-        assert!(matches!(nowhere.await.unwrap(), Err(Error::NotFound(_))));
-        let before = before.await.unwrap().unwrap();
-        let after = after.await.unwrap().unwrap();
+        let before = before
+            .await
+            .unwrap()
+            .expect("a member's send beside a refused one");
+        let after = after
+            .await
+            .unwrap()
+            .expect("a member's send beside a refused one");
         assert!(before.1 && after.1, "both are new");
+        let outsider = outsider.await.unwrap();
+        assert!(matches!(outsider, Err(Error::NotMember)), "{outsider:?}");
+        let nowhere = nowhere.await.unwrap();
+        assert!(matches!(nowhere, Err(Error::NotFound(_))), "{nowhere:?}");
 
-        let mut expected = vec![before.0.id, after.0.id];
-        expected.sort();
+        // in the order the committer took them
+        let expected: Vec<MessageId> = order
+            .iter()
+            .filter_map(|cmid| match cmid.as_deref() {
+                Some("before") => Some(before.0.id),
+                Some("after") => Some(after.0.id),
+                _ => None,
+            })
+            .collect();
+        assert!(strictly_ascending(&expected), "{order:?} {expected:?}");
         let stored: Vec<MessageId> = history(&chat, alice, thread)
             .await
             .iter()
