@@ -214,11 +214,12 @@ impl Application {
             ),
             None => None,
         };
-        let limits = Arc::new(Limits::new(
+        let limits = Limits::new(
             config.rate_limits_enabled(),
-            config.trust_proxy,
-            relay.clone(),
-        ));
+            config.redis_url.as_deref(),
+            &config.redis_prefix,
+        );
+        let limits = Arc::new(limits.map_err(|e| StartupError::Redis(e.into()))?);
         let chat = Chat::new(
             db.clone(),
             registry.clone(),

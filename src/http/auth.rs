@@ -4,6 +4,7 @@ use super::schemas::{AuthResponse, ErrorResponse, LoginRequest, RegisterRequest,
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::client_addr::client_addr;
 use super::form::{read_form, FileRule};
 use super::respond;
 use crate::auth::{password, AuthUser};
@@ -65,7 +66,12 @@ pub async fn register(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.check_auth_request(&req).await?;
+    let addr = client_addr(&req, state.config.trust_proxy);
+    state
+        .limits
+        .check_auth_request(addr)
+        .await
+        .map_err(|r| ApiError::rate_limited(r.0))?;
     let avatar_rule = FileRule {
         field: "avatar",
         max_bytes: state.config.max_avatar_bytes,
@@ -161,14 +167,22 @@ pub async fn login(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.check_auth_request(&req).await?;
+    let addr = client_addr(&req, state.config.trust_proxy);
+    state
+        .limits
+        .check_auth_request(addr)
+        .await
+        .map_err(|r| ApiError::rate_limited(r.0))?;
     let form = read_form(&req, payload, &state, &[]).await?;
     let fields: LoginFields = form.parse()?;
     let user_name = required(fields.user_name, "userName")?;
     let password = required(fields.password, "password")?;
     let key = user_name.to_ascii_lowercase();
-    let addr = state.limits.client_addr(&req);
-    state.limits.check_failed_logins(&key, addr).await?;
+    state
+        .limits
+        .check_failed_logins(&key, addr)
+        .await
+        .map_err(|r| ApiError::rate_limited(r.0))?;
     let lookup_key = key.clone();
     let row = state
         .db

@@ -1,6 +1,7 @@
 //! Thin actix handlers; each parses, calls a service, and answers in the contract's envelope.
 
 pub mod auth;
+pub mod client_addr;
 pub mod form;
 pub mod schemas;
 pub mod service;
