@@ -73,8 +73,7 @@ pub(super) struct SharedLimits {
     client: redis::Client,
     /// `REDIS_PREFIX`: nodes of one deployment share it, other deployments keep apart.
     prefix: String,
-    /// Made on first use, so that a node starts while Redis is away; once made, it
-    /// reconnects by itself.
+    /// Made on first use, so that a node starts while Redis is away; dropped on a failure.
     conn: Mutex<Option<ConnectionManager>>,
 }
 
@@ -95,7 +94,7 @@ impl SharedLimits {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(COMMAND_TIMEOUT)
             .set_response_timeout(COMMAND_TIMEOUT)
-            .set_number_of_retries(1);
+            .set_number_of_retries(0);
         let conn = timed(ConnectionManager::new_with_config(
             self.client.clone(),
             config,
@@ -114,7 +113,7 @@ impl SharedLimits {
         args: (impl redis::ToRedisArgs, impl redis::ToRedisArgs),
     ) -> Result<(i64, i64)> {
         let mut conn = self.conn().await?;
-        timed(
+        let reply = timed(
             redis::cmd("EVAL")
                 .arg(script)
                 .arg(1)
@@ -123,7 +122,13 @@ impl SharedLimits {
                 .arg(args.1)
                 .query_async(&mut conn),
         )
-        .await
+        .await;
+        if reply.is_err() {
+            // the manager reconnects by itself only on errors it sees as fatal, not on a
+            // timeout (a half-open connection): the next check connects afresh, as the relay does
+            *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        reply
     }
 
     /// One token from `key`'s bucket of `rule`, shared by every node: `Ok(Ok(()))` when taken,
