@@ -216,7 +216,12 @@ impl Application {
             ),
             None => None,
         };
-        let limits = Arc::new(Limits::new(config.rate_limits_enabled(), relay.clone()));
+        let limits = Limits::new(
+            config.rate_limits_enabled(),
+            config.redis_url.as_deref(),
+            &config.redis_prefix,
+        );
+        let limits = Arc::new(limits.map_err(|e| StartupError::Redis(e.into()))?);
         let accounts = Accounts::new(
             db.clone(),
             jwt,

@@ -27,45 +27,6 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 pub const NODE_TTL_SECS: u64 = 15;
 const PUBLISH_QUEUE: usize = 65_536;
 
-/// A token bucket kept in a hash; time from the Redis server so nodes' clocks do not matter.
-const TOKEN_BUCKET_LUA: &str = r"
-local rate = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or capacity
-local ts = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + (now - ts) / 1000 * rate)
-local allowed, wait = 0, 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  wait = math.ceil((1 - tokens) / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
-return {allowed, wait}
-";
-
-/// Failed logins of one name as a sorted set of times; old ones fall out of the window.
-const LOGIN_FAILURES_LUA: &str = r"
-local window = tonumber(ARGV[1])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if ARGV[2] == '1' then
-  redis.call('ZADD', KEYS[1], now, now .. ':' .. math.random(1000000))
-  redis.call('PEXPIRE', KEYS[1], window)
-end
-local count = redis.call('ZCARD', KEYS[1])
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = 0
-if oldest[2] then wait = math.ceil((tonumber(oldest[2]) + window - now) / 1000) end
-return {count, wait}
-";
-
 /// Who receives a relayed event on each node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -492,59 +453,6 @@ impl RedisRelay {
             pipe.query_async::<()>(&mut c).await
         })
         .await
-    }
-
-    /// One token from a bucket shared by every node (refilled at `rate` a second up to
-    /// `capacity`): `Ok(Ok(()))` when taken, `Ok(Err(secs))` with the wait when empty.
-    pub async fn take_token(
-        &self,
-        bucket: &str,
-        rate: f64,
-        capacity: f64,
-    ) -> Result<std::result::Result<(), u64>> {
-        let key = format!("{}:limit:{bucket}", self.prefix);
-        let (allowed, wait): (i64, i64) = self
-            .run(|mut c| async move {
-                redis::cmd("EVAL")
-                    .arg(TOKEN_BUCKET_LUA)
-                    .arg(1)
-                    .arg(key)
-                    .arg(rate)
-                    .arg(capacity)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(if allowed == 1 {
-            Ok(())
-        } else {
-            Err(wait.max(1) as u64)
-        })
-    }
-
-    /// Failures of one user name within `window` on every node, after recording `now` if asked.
-    /// Returns (failures in the window, seconds until the oldest leaves it).
-    pub async fn login_failures(
-        &self,
-        name_key: &str,
-        window: Duration,
-        record: bool,
-    ) -> Result<(u64, u64)> {
-        let key = format!("{}:failed:{name_key}", self.prefix);
-        let window_ms = window.as_millis() as u64;
-        let (count, wait): (i64, i64) = self
-            .run(|mut c| async move {
-                redis::cmd("EVAL")
-                    .arg(LOGIN_FAILURES_LUA)
-                    .arg(1)
-                    .arg(key)
-                    .arg(window_ms)
-                    .arg(i64::from(record))
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok((count.max(0) as u64, wait.max(0) as u64))
     }
 
     pub async fn online_count_matches(&self, local: usize) -> Result<bool> {

@@ -1,18 +1,12 @@
-//! Which address a request comes from, for the limits that count per client.
+//! The client address the limits count by.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use actix_web::HttpRequest;
 
-/// A hop as proxies write it: a bare address, or with a port (`1.2.3.4:80`, `[::1]:80`).
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    hop.parse::<IpAddr>()
-        .ok()
-        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
-}
-
-/// The peer's address, or behind a trusted proxy the rightmost X-Forwarded-For hop: the one
-/// that proxy appended itself (every hop left of it is whatever the client sent).
+/// The peer's address, or behind a trusted proxy (`TRUST_PROXY`) the rightmost
+/// X-Forwarded-For hop of the last such header: the one that proxy appended itself (every hop
+/// left of it is whatever the client sent). A hop that is no address falls back to the peer.
 pub fn client_addr(req: &HttpRequest, trust_proxy: bool) -> Option<IpAddr> {
     if trust_proxy {
         let forwarded = req
@@ -27,6 +21,13 @@ pub fn client_addr(req: &HttpRequest, trust_proxy: bool) -> Option<IpAddr> {
         }
     }
     req.peer_addr().map(|a| a.ip())
+}
+
+/// A hop as proxies write it: a bare address, or with a port (`1.2.3.4:80`, `[::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 #[cfg(test)]
@@ -50,12 +51,18 @@ mod tests {
     }
 
     #[test]
-    fn behind_a_proxy_the_rightmost_hop_counts() {
+    fn the_rightmost_hop_of_the_last_header_counts_only_behind_a_trusted_proxy() {
         let req = TestRequest::default()
-            .peer_addr("10.0.0.1:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "6.6.6.6, 203.0.113.7:443"))
+            .peer_addr("192.0.2.1:5000".parse().unwrap())
+            .append_header(("X-Forwarded-For", "198.51.100.1, 198.51.100.2"))
+            .append_header(("X-Forwarded-For", "203.0.113.7, 203.0.113.8:4711"))
             .to_http_request();
-        assert_eq!(client_addr(&req, true), "203.0.113.7".parse().ok());
-        assert_eq!(client_addr(&req, false), "10.0.0.1".parse().ok());
+        assert_eq!(client_addr(&req, true), Some(ip("203.0.113.8")));
+        assert_eq!(client_addr(&req, false), Some(ip("192.0.2.1")));
+        let unknown = TestRequest::default()
+            .peer_addr("192.0.2.1:5000".parse().unwrap())
+            .append_header(("X-Forwarded-For", "203.0.113.7, unknown"))
+            .to_http_request();
+        assert_eq!(client_addr(&unknown, true), Some(ip("192.0.2.1")));
     }
 }

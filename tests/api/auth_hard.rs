@@ -100,6 +100,85 @@ async fn failed_logins_count_per_address_on_redis_too() {
     a_stranger_cannot_lock_the_owner_out(app).await;
 }
 
+/// Redis configured but away: each node still limits, in its own memory, instead of not at all.
+#[tokio::test]
+async fn failed_logins_are_counted_in_memory_while_redis_is_away() {
+    let app = spawn_app_with(|c: &mut Config| {
+        c.rate_limits = Switch::On;
+        c.trust_proxy = true;
+        // nothing listens on port 1: every Redis call fails at once
+        c.redis_url = Some("redis://127.0.0.1:1".into());
+    })
+    .await;
+    a_stranger_cannot_lock_the_owner_out(app).await;
+}
+
+/// A TCP proxy to Redis whose connections can be frozen: they stay open and carry nothing
+/// more (a half-open connection, as after a network partition); later connections pass.
+async fn freezable_proxy(redis_url: &str) -> (String, tokio::sync::watch::Sender<u32>) {
+    let upstream = redis_url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let (freeze, watch) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let (upstream, mut watch) = (upstream.clone(), watch.clone());
+            let born = *watch.borrow();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
+                    _ = watch.wait_for(|n| *n > born) => {}
+                }
+                // frozen: hold both ends open, forward nothing
+                std::future::pending::<()>().await;
+                drop((inbound, outbound));
+            });
+        }
+    });
+    (url, freeze)
+}
+
+/// A limits connection that stops answering (no error, no close) is given up after its
+/// timeout and made afresh: the counts go back to Redis, where the other nodes see them,
+/// instead of staying on this node's memory for as long as the dead connection lasts.
+#[tokio::test]
+#[cfg_attr(not(chat_redis_tests), ignore = "needs CHAT_TEST_REDIS_URL (Redis)")]
+async fn a_half_open_redis_connection_is_replaced() {
+    let redis_url = std::env::var("CHAT_TEST_REDIS_URL").expect("CHAT_TEST_REDIS_URL");
+    let (proxied, freeze) = freezable_proxy(&redis_url).await;
+    let prefix = format!("halfopen_{}", rand_suffix());
+    let node = |url: String, prefix: String| {
+        spawn_app_with(move |c: &mut Config| {
+            c.rate_limits = Switch::On;
+            c.trust_proxy = true;
+            c.redis_url = Some(url);
+            c.redis_prefix = prefix;
+        })
+    };
+    let a = node(proxied, prefix.clone()).await;
+    let b = node(redis_url, prefix).await;
+    // node A's limits connect through the proxy...
+    let (status, _, _) = login_from(&a, "198.51.100.1", "ghost_0", "Wrong1xx").await;
+    assert_eq!(status, 401);
+    // ...which then stops carrying anything on that connection
+    freeze.send_modify(|n| *n += 1);
+    for i in 0..10 {
+        let (status, _, body) = login_from(&a, "203.0.113.9", "ghost_1", "Wrong1xx").await;
+        assert_eq!(status, 401, "failure {i}: {body}");
+    }
+    // the failures reached Redis: node B refuses that address for that name too
+    let (status, _, body) = login_from(&b, "203.0.113.9", "ghost_1", "Wrong1xx").await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("RATE_LIMITED")));
+}
+
 async fn a_hundred_failures_from_everywhere_lock_the_name(app: TestApp) {
     assert_eq!(
         register_from(&app, "192.0.2.201", "target_1", PASSWORD).await,

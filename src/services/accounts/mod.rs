@@ -106,7 +106,7 @@ impl Accounts {
             .limits
             .check_auth_request(client)
             .await
-            .map_err(Error::RateLimited)
+            .map_err(|wait| Error::RateLimited(wait.0))
     }
 
     /// All or nothing: a refused or failed registration leaves no row and no file.
@@ -192,7 +192,7 @@ impl Accounts {
         limits
             .check_failed_logins(&key, client)
             .await
-            .map_err(Error::RateLimited)?;
+            .map_err(|wait| Error::RateLimited(wait.0))?;
         let lookup_key = key.clone();
         let row = self
             .inner

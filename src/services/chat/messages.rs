@@ -352,7 +352,7 @@ mod tests {
         let chat = Chat::new(
             db,
             Arc::new(Registry::new()),
-            Arc::new(Limits::new(false, None)),
+            Arc::new(Limits::new(false, None, "").unwrap()),
             1000,
             None,
         );

@@ -1,0 +1,160 @@
+//! The limits shared by every node, in Redis: token buckets and failed-login windows, each one
+//! Lua script so that a check and its update are one atomic step. Time comes from the Redis
+//! server, so nodes' clocks do not matter.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::bucket::Rule;
+
+/// A limit check waits no longer than this for Redis before the node limits on its own.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A token bucket kept in a hash.
+const TOKEN_BUCKET_LUA: &str = r"
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or capacity
+local ts = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + (now - ts) / 1000 * rate)
+local allowed, wait = 0, 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = math.ceil((1 - tokens) / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return {allowed, wait}
+";
+
+/// Failed logins of one key as a sorted set of times; old ones fall out of the window.
+const LOGIN_FAILURES_LUA: &str = r"
+local window = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if ARGV[2] == '1' then
+  redis.call('ZADD', KEYS[1], now, now .. ':' .. math.random(1000000))
+  redis.call('PEXPIRE', KEYS[1], window)
+end
+local count = redis.call('ZCARD', KEYS[1])
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = 0
+if oldest[2] then wait = math.ceil((tonumber(oldest[2]) + window - now) / 1000) end
+return {count, wait}
+";
+
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SharedError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer in time")]
+    Timeout,
+}
+
+type Result<T> = std::result::Result<T, SharedError>;
+
+async fn timed<T>(fut: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T> {
+    tokio::time::timeout(COMMAND_TIMEOUT, fut)
+        .await
+        .map_err(|_| SharedError::Timeout)?
+        .map_err(SharedError::from)
+}
+
+/// The limits' own connection (not the relay's), so that limits work whatever the relay does.
+pub(super) struct SharedLimits {
+    client: redis::Client,
+    /// `REDIS_PREFIX`: nodes of one deployment share it, other deployments keep apart.
+    prefix: String,
+    /// Made on first use, so that a node starts while Redis is away; dropped on a failure.
+    conn: Mutex<Option<ConnectionManager>>,
+}
+
+impl SharedLimits {
+    /// Checks the URL only; nothing is connected yet.
+    pub fn new(url: &str, prefix: &str) -> redis::RedisResult<SharedLimits> {
+        Ok(SharedLimits {
+            client: redis::Client::open(url)?,
+            prefix: prefix.to_owned(),
+            conn: Mutex::new(None),
+        })
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager> {
+        if let Some(conn) = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(conn);
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(COMMAND_TIMEOUT)
+            .set_response_timeout(COMMAND_TIMEOUT)
+            .set_number_of_retries(0);
+        let conn = timed(ConnectionManager::new_with_config(
+            self.client.clone(),
+            config,
+        ))
+        .await?;
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // another request may have connected meanwhile: keep one connection
+        Ok(slot.get_or_insert(conn).clone())
+    }
+
+    /// Runs one script on one key; its reply is two integers.
+    async fn eval(
+        &self,
+        script: &str,
+        key: String,
+        args: (impl redis::ToRedisArgs, impl redis::ToRedisArgs),
+    ) -> Result<(i64, i64)> {
+        let mut conn = self.conn().await?;
+        let reply = timed(
+            redis::cmd("EVAL")
+                .arg(script)
+                .arg(1)
+                .arg(key)
+                .arg(args.0)
+                .arg(args.1)
+                .query_async(&mut conn),
+        )
+        .await;
+        if reply.is_err() {
+            // the manager reconnects by itself only on errors it sees as fatal, not on a
+            // timeout (a half-open connection): the next check connects afresh, as the relay does
+            *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        reply
+    }
+
+    /// One token from `key`'s bucket of `rule`, shared by every node: `Ok(Ok(()))` when taken,
+    /// `Ok(Err(secs))` with the wait when empty.
+    pub async fn take_token(&self, rule: Rule, key: &str) -> Result<std::result::Result<(), u64>> {
+        let key = format!("{}:limit:{key}", self.prefix);
+        let args = (rule.rate, rule.capacity);
+        let (allowed, wait) = self.eval(TOKEN_BUCKET_LUA, key, args).await?;
+        Ok(if allowed == 1 {
+            Ok(())
+        } else {
+            Err(wait.max(1) as u64)
+        })
+    }
+
+    /// Failures of `key` within `window` on every node, after recording one now if asked.
+    /// Returns (failures in the window, seconds until the oldest leaves it).
+    pub async fn login_failures(
+        &self,
+        key: &str,
+        window: Duration,
+        record: bool,
+    ) -> Result<(u64, u64)> {
+        let key = format!("{}:failed:{key}", self.prefix);
+        let args = (window.as_millis() as u64, i64::from(record));
+        let (count, wait) = self.eval(LOGIN_FAILURES_LUA, key, args).await?;
+        Ok((count.max(0) as u64, wait.max(0) as u64))
+    }
+}
