@@ -14,17 +14,19 @@ use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 
-use actix_codec::{Decoder, Encoder, Framed};
-use actix_http::body::{BodySize, BoxBody};
-use actix_http::ws::{self, CloseReason, Frame, Item, OpCode, Parser, ProtocolError};
-use actix_http::{h1, Request, Response, StatusCode};
+use actix_codec::{Decoder, Framed};
+use actix_http::h1;
+use actix_http::ws::{self, CloseReason, Frame, OpCode, Parser};
 use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant, Interval};
 
 pub use crate::domain::close::Close;
+
+mod decode;
+mod handshake;
+pub use handshake::{accept, refuse, verify};
 
 /// How long a close frame (or a handshake reply) may wait for a socket that is not being read.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -75,63 +77,6 @@ pub enum Ending {
     Fail(Close),
 }
 
-/// Checks that `req` is a WebSocket handshake this layer can accept.
-pub fn verify(req: &Request) -> Result<(), ws::HandshakeError> {
-    ws::verify_handshake(req.head())
-}
-
-/// Answers a verified handshake with 101 and returns the socket.
-pub async fn accept(req: &Request, upgraded: Upgraded, limits: Limits) -> io::Result<WsSocket> {
-    let parts = upgraded.into_parts();
-    let (mut io, mut codec) = (parts.io, parts.codec);
-    let response = ws::handshake_response(req.head())
-        .finish()
-        .map_into_boxed_body();
-    write_response(&mut io, &mut codec, response).await?;
-    // bytes the client sent right behind its handshake are its first frames
-    Ok(WsSocket::new(io, parts.read_buf, limits))
-}
-
-/// Answers an upgrade request with an HTTP error instead, then closes the connection.
-pub async fn refuse(upgraded: Upgraded, mut response: Response<BoxBody>) {
-    let parts = upgraded.into_parts();
-    let (mut io, mut codec) = (parts.io, parts.codec);
-    response
-        .head_mut()
-        .set_connection_type(actix_http::ConnectionType::Close);
-    if write_response(&mut io, &mut codec, response).await.is_ok() {
-        let _ = io.shutdown().await;
-    }
-}
-
-async fn write_response(
-    io: &mut TcpStream,
-    codec: &mut h1::Codec,
-    response: Response<BoxBody>,
-) -> io::Result<()> {
-    let (head, body) = response.into_parts();
-    let body = actix_http::body::to_bytes(body)
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let size = if head.status() == StatusCode::SWITCHING_PROTOCOLS {
-        BodySize::None
-    } else {
-        BodySize::Sized(body.len() as u64)
-    };
-    let mut buf = BytesMut::new();
-    codec.encode(h1::Message::Item((head, size)), &mut buf)?;
-    buf.extend_from_slice(&body);
-    timeout(CLOSE_WAIT, io.write_all(&buf))
-        .await
-        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
-}
-
-/// A message arriving in continuation frames.
-struct Partial {
-    text: bool,
-    data: BytesMut,
-}
-
 enum Wake {
     Readable(io::Result<()>),
     Writable(io::Result<()>),
@@ -151,7 +96,7 @@ pub struct WsSocket {
     codec: ws::Codec,
     limits: Limits,
     read_buf: BytesMut,
-    partial: Option<Partial>,
+    partial: Option<decode::Partial>,
     out: BytesMut,
     /// When the queued output is to be written; `None` while nothing is queued.
     flush_at: Option<Instant>,
@@ -308,79 +253,6 @@ impl WsSocket {
         }
     }
 
-    /// The next complete data message already read, handling control frames on the way.
-    fn next_buffered(&mut self) -> Result<Option<Received>, Close> {
-        loop {
-            if self.read_buf.is_empty() {
-                self.read_buf = BytesMut::new();
-                return Ok(None);
-            }
-            let frame = match self.codec.decode(&mut self.read_buf) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(None),
-                Err(err) => return Err(violation_code(&err)),
-            };
-            match frame {
-                Frame::Text(bytes) => return text(bytes).map(Some),
-                Frame::Binary(bytes) => return Ok(Some(Received::Binary(bytes))),
-                Frame::Continuation(item) => {
-                    if let Some(message) = self.continuation(item)? {
-                        return Ok(Some(message));
-                    }
-                }
-                Frame::Ping(bytes) => {
-                    self.pending_pong = Some(bytes);
-                    self.stage_pong();
-                }
-                Frame::Pong(_) => {}
-                Frame::Close(reason) => {
-                    // echo the peer's code, as RFC 6455 asks; the codec has validated it
-                    self.queue_close(reason);
-                    self.peer_closed = true;
-                    return Ok(None);
-                }
-            }
-        }
-    }
-
-    fn continuation(&mut self, item: Item) -> Result<Option<Received>, Close> {
-        let (first, bytes, last) = match item {
-            Item::FirstText(bytes) => (Some(true), bytes, false),
-            Item::FirstBinary(bytes) => (Some(false), bytes, false),
-            Item::Continue(bytes) => (None, bytes, false),
-            Item::Last(bytes) => (None, bytes, true),
-        };
-        if let Some(text) = first {
-            self.partial = Some(Partial {
-                text,
-                data: BytesMut::new(),
-            });
-        }
-        // the codec rejects continuations that were not started
-        let Some(partial) = self.partial.as_mut() else {
-            return Err(Close::Protocol);
-        };
-        if partial.data.len() + bytes.len() > self.limits.max_message_bytes {
-            return Err(Close::TooBig);
-        }
-        partial.data.extend_from_slice(&bytes);
-        if !last {
-            return Ok(None);
-        }
-        let Some(Partial {
-            text: is_text,
-            data,
-        }) = self.partial.take()
-        else {
-            return Err(Close::Protocol);
-        };
-        if is_text {
-            text(data.freeze()).map(Some)
-        } else {
-            Ok(Some(Received::Binary(data.freeze())))
-        }
-    }
-
     /// The next data message, or the end of the connection. Safe to race in `select!`: state
     /// only changes between awaits.
     pub async fn recv(&mut self) -> Received {
@@ -495,18 +367,5 @@ impl WsSocket {
                 return;
             }
         }
-    }
-}
-
-fn text(bytes: Bytes) -> Result<Received, Close> {
-    ByteString::try_from(bytes)
-        .map(Received::Text)
-        .map_err(|_| Close::InvalidData)
-}
-
-fn violation_code(err: &ProtocolError) -> Close {
-    match err {
-        ProtocolError::Overflow => Close::TooBig,
-        _ => Close::Protocol,
     }
 }

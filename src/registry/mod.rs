@@ -5,138 +5,22 @@
 //! Delivery never waits: a full queue marks a slow consumer, which is closed with 1013.
 
 use crate::domain::ids::{ConnId, UserId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::task::{Context, Poll, Waker};
 
 use bytestring::ByteString;
+
+mod outbox;
+#[cfg(test)]
+mod tests;
+
+pub use outbox::{Next, Outbox};
 
 use crate::domain::close::Close;
 
 /// One serialized server frame, shared by every recipient without copying.
 pub type Frame = ByteString;
-
-/// One connection's queue of frames to write, and its close request. Pushes never wait; the
-/// connection task takes everything queued at once (one lock per batch, not per frame), and is
-/// woken for frames only while it wants them. Holds no allocation while empty.
-#[derive(Debug)]
-pub struct Outbox {
-    state: Mutex<OutboxState>,
-    capacity: usize,
-    max_bytes: usize,
-}
-
-#[derive(Debug, Default)]
-struct OutboxState {
-    frames: VecDeque<Frame>,
-    /// The bytes of `frames`.
-    bytes: usize,
-    /// The first close request wins.
-    close: Option<Close>,
-    /// The connection task, while it waits.
-    waiter: Option<Waker>,
-    /// Whether pushes should wake the waiter, or only a close request.
-    waiter_wants_frames: bool,
-}
-
-/// What the connection task is woken for.
-#[derive(Debug)]
-pub enum Next {
-    Close(Close),
-    Frames(VecDeque<Frame>),
-}
-
-impl Outbox {
-    /// A queue that holds at most `capacity` frames and `max_bytes` bytes before its connection
-    /// counts as a slow consumer. An empty queue takes any one frame, so that a reply larger
-    /// than `max_bytes` still reaches a client that reads.
-    pub fn new(capacity: usize, max_bytes: usize) -> Outbox {
-        Outbox {
-            state: Mutex::default(),
-            capacity: capacity.max(1),
-            max_bytes,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, OutboxState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues a frame without waiting; a full queue closes the connection as a slow consumer.
-    pub fn push(&self, frame: &Frame) -> bool {
-        let mut state = self.lock();
-        if state.close.is_some() {
-            return false;
-        }
-        let over_bytes =
-            !state.frames.is_empty() && state.bytes.saturating_add(frame.len()) > self.max_bytes;
-        if state.frames.len() >= self.capacity || over_bytes {
-            drop(state);
-            metrics::counter!("ws_slow_consumer_closes_total").increment(1);
-            self.close(Close::SlowConsumer);
-            return false;
-        }
-        state.frames.push_back(frame.clone());
-        state.bytes += frame.len();
-        let waiter = if state.waiter_wants_frames {
-            state.waiter.take()
-        } else {
-            None
-        };
-        drop(state);
-        if let Some(waiter) = waiter {
-            waiter.wake();
-        }
-        true
-    }
-
-    /// Asks the connection task to close for `reason`.
-    pub fn close(&self, code: Close) {
-        let mut state = self.lock();
-        if state.close.is_some() {
-            return;
-        }
-        state.close = Some(code);
-        let waiter = state.waiter.take();
-        drop(state);
-        if let Some(waiter) = waiter {
-            waiter.wake();
-        }
-    }
-
-    /// For the connection task: a close request, or (when it wants frames) everything queued.
-    pub fn poll_next(&self, cx: &mut Context<'_>, wants_frames: bool) -> Poll<Next> {
-        let mut state = self.lock();
-        if let Some(code) = state.close {
-            return Poll::Ready(Next::Close(code));
-        }
-        if wants_frames && !state.frames.is_empty() {
-            state.bytes = 0;
-            return Poll::Ready(Next::Frames(std::mem::take(&mut state.frames)));
-        }
-        if !state
-            .waiter
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            state.waiter = Some(cx.waker().clone());
-        }
-        state.waiter_wants_frames = wants_frames;
-        Poll::Pending
-    }
-
-    /// Everything queued, without waiting (the goodbye flush).
-    pub fn take_all(&self) -> VecDeque<Frame> {
-        let mut state = self.lock();
-        state.bytes = 0;
-        std::mem::take(&mut state.frames)
-    }
-
-    pub fn queued(&self) -> usize {
-        self.lock().frames.len()
-    }
-}
 
 /// A live connection, as the registry holds it.
 #[derive(Debug, Clone)]
@@ -409,127 +293,5 @@ impl Registry {
                     .sum::<usize>()
             })
             .sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::task::{Context, Poll};
-
-    use futures_util::task::noop_waker_ref;
-
-    use super::*;
-
-    fn frame(bytes: usize) -> Frame {
-        Frame::from("x".repeat(bytes))
-    }
-
-    fn poll(outbox: &Outbox) -> Poll<Next> {
-        outbox.poll_next(&mut Context::from_waker(noop_waker_ref()), true)
-    }
-
-    #[test]
-    fn the_outbox_is_bounded_in_frames() {
-        let outbox = Outbox::new(3, usize::MAX);
-        for _ in 0..3 {
-            assert!(outbox.push(&frame(1)));
-        }
-        assert!(!outbox.push(&frame(1)), "a fourth frame is refused");
-        assert!(matches!(
-            poll(&outbox),
-            Poll::Ready(Next::Close(Close::SlowConsumer))
-        ));
-    }
-
-    #[test]
-    fn the_outbox_is_bounded_in_bytes() {
-        let outbox = Outbox::new(1024, 1000);
-        assert!(outbox.push(&frame(600)));
-        assert!(outbox.push(&frame(400)), "exactly the bound fits");
-        assert!(!outbox.push(&frame(1)), "one byte more is a slow consumer");
-        assert!(matches!(
-            poll(&outbox),
-            Poll::Ready(Next::Close(Close::SlowConsumer))
-        ));
-    }
-
-    #[test]
-    fn taken_frames_no_longer_count_against_the_bytes() {
-        let outbox = Outbox::new(1024, 1000);
-        assert!(outbox.push(&frame(900)));
-        assert!(
-            matches!(poll(&outbox), Poll::Ready(Next::Frames(frames)) if frames.len() == 1),
-            "the connection task takes the frame"
-        );
-        assert!(outbox.push(&frame(900)), "the queue is empty again");
-        assert_eq!(outbox.take_all().len(), 1);
-        assert!(outbox.push(&frame(900)));
-        assert_eq!(outbox.queued(), 1);
-    }
-
-    #[test]
-    fn an_empty_outbox_takes_one_frame_larger_than_the_bound() {
-        let outbox = Outbox::new(1024, 1000);
-        assert!(outbox.push(&frame(5000)));
-        assert!(!outbox.push(&frame(1)));
-        assert!(matches!(
-            poll(&outbox),
-            Poll::Ready(Next::Close(Close::SlowConsumer))
-        ));
-    }
-
-    #[test]
-    fn the_first_close_request_wins_and_refuses_later_frames() {
-        let outbox = Outbox::new(8, 1000);
-        assert!(outbox.push(&frame(10)));
-        outbox.close(Close::GoingAway);
-        outbox.close(Close::SlowConsumer);
-        assert!(
-            !outbox.push(&frame(10)),
-            "nothing is queued after a close request"
-        );
-        assert!(matches!(
-            poll(&outbox),
-            Poll::Ready(Next::Close(Close::GoingAway))
-        ));
-        assert_eq!(
-            outbox.take_all().len(),
-            1,
-            "what was queued before stays for the goodbye"
-        );
-    }
-
-    #[test]
-    fn an_idle_outbox_waits() {
-        let outbox = Outbox::new(8, 1000);
-        assert!(poll(&outbox).is_pending());
-    }
-
-    #[test]
-    fn slots_are_capped_per_user_and_freed_on_drop() {
-        let registry = Registry::new();
-        let first = registry.claim_slot(UserId(7), Some(2));
-        let second = registry.claim_slot(UserId(7), Some(2));
-        assert!(first.is_some() && second.is_some());
-        assert!(
-            registry.claim_slot(UserId(7), Some(2)).is_none(),
-            "the cap holds"
-        );
-        assert!(
-            registry.claim_slot(UserId(8), Some(2)).is_some(),
-            "per user"
-        );
-        drop(first);
-        let third = registry.claim_slot(UserId(7), Some(2));
-        assert!(third.is_some(), "a freed slot can be taken again");
-        assert!(
-            registry.claim_slot(UserId(7), None).is_some(),
-            "no cap: always"
-        );
-        drop((second, third));
-        assert!(
-            registry.slots.shard(UserId(7)).is_empty(),
-            "no entry is left behind"
-        );
     }
 }
