@@ -68,35 +68,35 @@ fn code_of(text: &str) -> String {
         .join("\n")
 }
 
+/// The identifier at the start of `text`.
+fn ident(text: &str) -> String {
+    text.trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The names right after each `prefix` in `code`, `prefix{a, b}` groups included.
+fn names_after(code: &str, prefix: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(prefix) {
+        rest = &rest[at + prefix.len()..];
+        let found: Vec<String> = match rest.strip_prefix('{') {
+            Some(group) => {
+                let end = group.find('}').unwrap_or(group.len());
+                group[..end].split(',').map(ident).collect()
+            }
+            None => vec![ident(rest)],
+        };
+        names.extend(found.into_iter().filter(|n| !n.is_empty()));
+    }
+    names
+}
+
 /// `crate::name` and `use crate::{a, b}` targets.
 fn crate_refs(code: &str) -> BTreeSet<String> {
-    let mut refs = BTreeSet::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        rest = &rest[at + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let end = group.find('}').unwrap_or(group.len());
-            for item in group[..end].split(',') {
-                let name: String = item
-                    .trim()
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() {
-                    refs.insert(name);
-                }
-            }
-        } else {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                refs.insert(name);
-            }
-        }
-    }
-    refs
+    names_after(code, "crate::")
 }
 
 fn graph() -> (BTreeMap<String, BTreeSet<String>>, BTreeSet<String>) {
@@ -187,24 +187,9 @@ fn sub_module(src: &Path, file: &Path) -> Option<(String, String)> {
 
 /// References to siblings: `crate::top::x` anywhere, `super::x` in a file directly under `top/`.
 fn sibling_refs(code: &str, top: &str, nested: bool) -> BTreeSet<String> {
-    let mut refs = BTreeSet::new();
-    let own = format!("crate::{top}::");
-    let mut prefixes = vec![own];
+    let mut refs = names_after(code, &format!("crate::{top}::"));
     if !nested {
-        prefixes.push("super::".to_owned());
-    }
-    for prefix in prefixes {
-        let mut rest = code;
-        while let Some(at) = rest.find(&prefix) {
-            rest = &rest[at + prefix.len()..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                refs.insert(name);
-            }
-        }
+        refs.extend(names_after(code, "super::"));
     }
     refs
 }

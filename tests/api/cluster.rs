@@ -40,18 +40,23 @@ async fn node_with(
     app
 }
 
-async fn wait_relay_ready(address: &str) {
+/// Waits until the node's /healthz says its relay is `ok` (or is not).
+async fn wait_relay_ok(address: &str, ok: bool) {
     let client = reqwest::Client::new();
     for _ in 0..100 {
         if let Ok(res) = client.get(format!("{address}/healthz")).send().await {
             let (_, body) = read(res).await;
-            if body["relay"]["ok"] == true {
+            if body["relay"]["ok"] == ok {
                 return;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("relay of {address} never became ready");
+    panic!("the relay of {address} never reported ok = {ok}");
+}
+
+async fn wait_relay_ready(address: &str) {
+    wait_relay_ok(address, true).await
 }
 
 #[tokio::test]
@@ -500,17 +505,7 @@ async fn cuttable_proxy(redis_url: &str) -> CuttableProxy {
 }
 
 async fn wait_relay_down(address: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if let Ok(res) = client.get(format!("{address}/healthz")).send().await {
-            let (_, body) = read(res).await;
-            if body["relay"]["ok"] == false {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("relay of {address} never noticed it was cut");
+    wait_relay_ok(address, false).await
 }
 
 #[tokio::test]
