@@ -38,7 +38,8 @@ pub mod ws;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_http::{HttpService, Request};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, Protocol, Request};
 use actix_service::{map_config, IntoServiceFactory, ServiceFactoryExt};
 use actix_web::dev::{fn_service, AppConfig, Server, ServerHandle, Service};
 use actix_web::middleware::DefaultHeaders;
@@ -48,6 +49,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::domain::close::Close;
 use crate::http::state::AppState;
+use crate::http::stream::HttpStream;
 use crate::limits::Limits;
 use crate::registry::Registry;
 use crate::services::accounts::{jwt, Accounts};
@@ -198,26 +200,32 @@ impl Application {
             server = server.workers(workers.max(1));
         }
         // What actix-web's `HttpServer` builds, plus the upgrade service: WebSocket upgrades
-        // leave the HTTP dispatcher with their socket (see `ws`).
+        // leave the HTTP dispatcher with their socket (see `ws`); each connection's stream is an
+        // `HttpStream`, which puts actix-http's own 408 for a stalled head in our envelope.
         let server = server
             .listen("chat-server", listener, move || {
                 let state = state.clone();
-                let upgrade =
-                    fn_service(move |(req, upgraded): (Request, ws::transport::Upgraded)| {
+                let upgrade = fn_service(
+                    move |(req, upgraded): (Request, ws::transport::Upgraded<HttpStream>)| {
                         let state = state.clone();
                         async move {
                             ws::serve_upgrade(state, req, upgraded).await;
                             Ok::<(), actix_web::Error>(())
                         }
-                    });
+                    },
+                );
                 let app = app().into_factory().map_err(|err| err.error_response());
-                HttpService::build()
+                let http = HttpService::build()
                     .client_request_timeout(stall)
-                    .tcp_nodelay(true)
                     .local_addr(local_addr)
                     .upgrade(upgrade)
-                    .finish(map_config(app, move |_| AppConfig::default()))
-                    .tcp()
+                    .finish(map_config(app, move |_| AppConfig::default()));
+                fn_service(|tcp: tokio::net::TcpStream| async move {
+                    let _ = tcp.set_nodelay(true);
+                    let peer = tcp.peer_addr().ok();
+                    Ok::<_, DispatchError>((HttpStream::new(tcp), Protocol::Http1, peer))
+                })
+                .and_then(http)
             })
             .map_err(|source| StartupError::Bind {
                 addr: config.bind_addr.to_string(),

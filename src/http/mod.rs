@@ -9,6 +9,7 @@ pub mod schemas;
 pub mod service;
 pub mod stall;
 pub mod state;
+pub mod stream;
 pub mod threads;
 pub mod uploads;
 pub mod users;

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::http::extract::{authenticate, authenticate_parts, AuthUser, TokenSource};
 use crate::http::state::AppState;
+use crate::http::stream::HttpStream;
 use crate::registry::Slot;
 
 pub const PATH: &str = "/ws";
@@ -85,7 +86,7 @@ pub fn transport_limits(config: &Config) -> transport::Limits {
 pub async fn serve_upgrade(
     state: web::Data<AppState>,
     req: Request,
-    upgraded: transport::Upgraded,
+    upgraded: transport::Upgraded<HttpStream>,
 ) {
     let started = Instant::now();
     let route = if req.path() == PATH {

@@ -396,6 +396,32 @@ async fn a_stalled_body_is_answered_408_timeout_and_closed() {
 }
 
 #[tokio::test]
+async fn a_stalled_head_is_answered_408_timeout_in_the_envelope() {
+    let app = spawn_app_with(|c| c.http_stall_secs = 2).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    // half a request head, then nothing
+    stream
+        .write_all(b"POST /auth/login HTTP/1.1\r\nhost: x\r\ncontent-ty")
+        .await
+        .unwrap();
+    let reply = read_to_close(&mut stream).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{reply}"
+    );
+    let json_start = reply.find('{').expect("a JSON body");
+    let envelope: Value = serde_json::from_str(reply[json_start..].trim()).unwrap();
+    assert_eq!(envelope["code"], "TIMEOUT", "{envelope}");
+    assert_eq!(envelope["success"], false);
+    // the server keeps serving everyone else
+    let healthz = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(healthz.status(), 200);
+}
+
+#[tokio::test]
 async fn a_slow_but_steady_body_is_not_cut() {
     let app = spawn_app_with(|c| c.http_stall_secs = 2).await;
     let body = br#"{"userName":"nobody_1","password":"xxxxxxxxx"}"#;

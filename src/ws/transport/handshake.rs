@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::{Limits, Upgraded, WsSocket, CLOSE_WAIT};
+use super::{IntoTcp, Limits, Upgraded, WsSocket, CLOSE_WAIT};
 
 /// Checks that `req` is a WebSocket handshake this layer can accept.
 pub fn verify(req: &Request) -> Result<(), ws::HandshakeError> {
@@ -20,9 +20,13 @@ pub fn verify(req: &Request) -> Result<(), ws::HandshakeError> {
 }
 
 /// Answers a verified handshake with 101 and returns the socket.
-pub async fn accept(req: &Request, upgraded: Upgraded, limits: Limits) -> io::Result<WsSocket> {
+pub async fn accept<T: IntoTcp>(
+    req: &Request,
+    upgraded: Upgraded<T>,
+    limits: Limits,
+) -> io::Result<WsSocket> {
     let parts = upgraded.into_parts();
-    let (mut io, mut codec) = (parts.io, parts.codec);
+    let (mut io, mut codec) = (parts.io.into_tcp(), parts.codec);
     let response = ws::handshake_response(req.head())
         .finish()
         .map_into_boxed_body();
@@ -32,9 +36,9 @@ pub async fn accept(req: &Request, upgraded: Upgraded, limits: Limits) -> io::Re
 }
 
 /// Answers an upgrade request with an HTTP error instead, then closes the connection.
-pub async fn refuse(upgraded: Upgraded, mut response: Response<BoxBody>) {
+pub async fn refuse<T: IntoTcp>(upgraded: Upgraded<T>, mut response: Response<BoxBody>) {
     let parts = upgraded.into_parts();
-    let (mut io, mut codec) = (parts.io, parts.codec);
+    let (mut io, mut codec) = (parts.io.into_tcp(), parts.codec);
     response
         .head_mut()
         .set_connection_type(actix_http::ConnectionType::Close);

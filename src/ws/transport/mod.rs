@@ -40,7 +40,24 @@ const READ_CHUNK: usize = 4096;
 const OUT_HIGH_WATER: usize = 64 * 1024;
 
 /// An HTTP/1 connection handed over by actix after it parsed a request asking for an upgrade.
-pub type Upgraded = Framed<TcpStream, h1::Codec>;
+pub type Upgraded<T = TcpStream> = Framed<T, h1::Codec>;
+
+/// A stream an upgraded connection arrived on, which this layer takes over as the bare socket.
+pub trait IntoTcp {
+    fn into_tcp(self) -> TcpStream;
+}
+
+impl IntoTcp for TcpStream {
+    fn into_tcp(self) -> TcpStream {
+        self
+    }
+}
+
+impl IntoTcp for crate::http::stream::HttpStream {
+    fn into_tcp(self) -> TcpStream {
+        self.into_tcp()
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
