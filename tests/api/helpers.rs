@@ -38,11 +38,15 @@ pub fn fresh_database_url() -> Option<String> {
     diesel::sql_query(format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .expect("create test database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or(admin);
-    Some(format!("{base}/{name}"))
+    // the same server and options (`?sslmode=...`), another database
+    let (url, options) = admin.split_once('?').unwrap_or((&admin, ""));
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    let options = if options.is_empty() {
+        String::new()
+    } else {
+        format!("?{options}")
+    };
+    Some(format!("{base}/{name}{options}"))
 }
 
 pub fn rand_suffix() -> String {

@@ -57,8 +57,14 @@ fn fresh_pg_database(admin: &str) -> String {
     diesel::sql_query(format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .unwrap();
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-    format!("{base}/{name}")
+    let (url, options) = admin.split_once('?').unwrap_or((admin, ""));
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    let options = if options.is_empty() {
+        String::new()
+    } else {
+        format!("?{options}")
+    };
+    format!("{base}/{name}{options}")
 }
 
 async fn user(chat: &Chat, name: &'static str) -> UserId {
