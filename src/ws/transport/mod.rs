@@ -310,14 +310,21 @@ impl WsSocket {
                 return Received::Ended(Ending::Fail(Close::SlowConsumer));
             }
             let must_write = !self.out.is_empty() && self.flush_due(now);
-            let flush_at = self.flush_at.filter(|_| !must_write);
+            // One timer for both deadlines (the stall while a write waits, else the end of the
+            // coalescing window): each timer is ~100 bytes of every idle connection's state.
+            let deadline = if must_write {
+                Some(stall_at)
+            } else {
+                self.flush_at
+            };
             let read = !self.reading_paused();
             let wake = tokio::select! {
                 biased;
                 ready = poll_fn(|cx| self.io.poll_read_ready(cx)), if read => Wake::Readable(ready),
                 ready = poll_fn(|cx| self.io.poll_write_ready(cx)), if must_write => Wake::Writable(ready),
-                () = sleep_until(stall_at), if must_write => Wake::Stalled,
-                () = sleep_until(flush_at.unwrap_or(now)), if flush_at.is_some() => Wake::FlushDue,
+                () = sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => {
+                    if must_write { Wake::Stalled } else { Wake::FlushDue }
+                }
                 _ = self.heartbeat.tick() => Wake::Heartbeat,
             };
             match wake {
