@@ -32,13 +32,20 @@ static STALLED_HEAD_RESPONSE: LazyLock<Vec<u8>> = LazyLock::new(|| {
 
 pub struct HttpStream {
     tcp: TcpStream,
+    /// Whether bytes went out since the client last sent any: then a write is the rest of a
+    /// response (a body can hold any bytes), never the start of a timeout answer.
+    wrote_since_read: bool,
     /// How much of [`STALLED_HEAD_RESPONSE`] is written, once actix-http's own 408 was seen.
     swapped: Option<usize>,
 }
 
 impl HttpStream {
     pub fn new(tcp: TcpStream) -> HttpStream {
-        HttpStream { tcp, swapped: None }
+        HttpStream {
+            tcp,
+            wrote_since_read: false,
+            swapped: None,
+        }
     }
 
     pub fn into_tcp(self) -> TcpStream {
@@ -46,17 +53,17 @@ impl HttpStream {
     }
 }
 
-/// actix-http's own 408: the status line, and an empty body (ours always has one).
+/// actix-http's own 408, whole: a status line, a head saying the body is empty, and nothing
+/// after the head (ours always has a body).
 fn is_bare_timeout(buf: &[u8]) -> bool {
-    if !buf.starts_with(b"HTTP/1.1 408 ") {
+    if buf.len() > 512 || !buf.starts_with(b"HTTP/1.1 408 ") {
         return false;
     }
-    let head_end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(buf.len());
+    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    head.contains("\r\ncontent-length: 0")
+    head_end + 4 == buf.len() && head.contains("\r\ncontent-length: 0")
 }
 
 impl AsyncRead for HttpStream {
@@ -65,7 +72,13 @@ impl AsyncRead for HttpStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.wrote_since_read = false;
+        }
+        polled
     }
 }
 
@@ -76,11 +89,15 @@ impl AsyncWrite for HttpStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.swapped.is_none() && is_bare_timeout(buf) {
+        if this.swapped.is_none() && !this.wrote_since_read && is_bare_timeout(buf) {
             this.swapped = Some(0);
         }
         let Some(written) = this.swapped.as_mut() else {
-            return Pin::new(&mut this.tcp).poll_write(cx, buf);
+            let polled = Pin::new(&mut this.tcp).poll_write(cx, buf);
+            if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+                this.wrote_since_read = true;
+            }
+            return polled;
         };
         let ours = STALLED_HEAD_RESPONSE.as_slice();
         while *written < ours.len() {
@@ -117,6 +134,10 @@ mod tests {
         ));
         assert!(!is_bare_timeout(
             b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+        ));
+        // the same bytes inside a larger write (a body that happens to hold them) are not
+        assert!(!is_bare_timeout(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\nHTTP/1.1 408 x"
         ));
     }
 }

@@ -643,3 +643,16 @@ async fn bidi_controls_are_refused_in_thread_names() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["thread"]["name"], "team 🏳️‍🌈");
 }
+
+/// A name no account can have (here 100 KB long) is answered like an unknown one and never
+/// becomes a lockout key: the failures are not counted, so memory does not grow with them.
+#[tokio::test]
+async fn impossible_user_names_are_not_counted_as_failed_logins() {
+    let app = limited_app(false).await.unwrap();
+    let huge = "x".repeat(100_000);
+    for attempt in 0..12 {
+        let (status, _, body) = login_from(&app, "203.0.113.77", &huge, PASSWORD).await;
+        assert_eq!(status, 401, "attempt {attempt}: {body}");
+        assert_eq!(body["message"], "userName not Found");
+    }
+}

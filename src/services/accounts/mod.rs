@@ -187,6 +187,16 @@ impl Accounts {
     ) -> Result<LoggedIn> {
         let user_name = required(user_name, "userName")?;
         let password = required(password, "password")?;
+        let hasher = &self.inner.hasher;
+        if validate::user_name(&user_name).is_err() {
+            // no account can have this name: answered like an unknown one, and not counted, so
+            // that arbitrary (up to a megabyte long) names never become lockout keys
+            hasher
+                .verify_dummy(password, self.inner.bcrypt_cost)
+                .await
+                .map_err(hashing_error)?;
+            return Err(Error::Unauthorized(MSG_USERNAME_NOT_FOUND));
+        }
         let key = user_name.to_ascii_lowercase();
         let limits = &self.inner.limits;
         limits
@@ -199,7 +209,6 @@ impl Accounts {
             .db
             .run(move |c| queries::find_user_row_by_key(c, &lookup_key))
             .await?;
-        let hasher = &self.inner.hasher;
         let Some(row) = row else {
             hasher
                 .verify_dummy(password, self.inner.bcrypt_cost)
