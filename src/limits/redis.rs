@@ -34,9 +34,11 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
 return {allowed, wait}
 ";
 
-/// Failed logins of one key as a sorted set of times; old ones fall out of the window.
+/// Failed logins of one key as a sorted set of times; old ones fall out of the window, and only
+/// the newest `max` are kept (they alone decide a refusal and how long it lasts).
 const LOGIN_FAILURES_LUA: &str = r"
 local window = tonumber(ARGV[1])
+local max = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -44,6 +46,7 @@ if ARGV[2] == '1' then
   redis.call('ZADD', KEYS[1], now, now .. ':' .. math.random(1000000))
   redis.call('PEXPIRE', KEYS[1], window)
 end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(max + 1))
 local count = redis.call('ZCARD', KEYS[1])
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local wait = 0
@@ -110,7 +113,7 @@ impl SharedLimits {
         &self,
         script: &str,
         key: String,
-        args: (impl redis::ToRedisArgs, impl redis::ToRedisArgs),
+        args: impl redis::ToRedisArgs,
     ) -> Result<(i64, i64)> {
         let mut conn = self.conn().await?;
         let reply = timed(
@@ -118,8 +121,7 @@ impl SharedLimits {
                 .arg(script)
                 .arg(1)
                 .arg(key)
-                .arg(args.0)
-                .arg(args.1)
+                .arg(args)
                 .query_async(&mut conn),
         )
         .await;
@@ -145,15 +147,16 @@ impl SharedLimits {
     }
 
     /// Failures of `key` within `window` on every node, after recording one now if asked.
-    /// Returns (failures in the window, seconds until the oldest leaves it).
+    /// Returns (failures in the window, at most `max`; seconds until the oldest leaves it).
     pub async fn login_failures(
         &self,
         key: &str,
         window: Duration,
         record: bool,
+        max: usize,
     ) -> Result<(u64, u64)> {
         let key = format!("{}:failed:{key}", self.prefix);
-        let args = (window.as_millis() as u64, i64::from(record));
+        let args = (window.as_millis() as u64, i64::from(record), max.max(1) as u64);
         let (count, wait) = self.eval(LOGIN_FAILURES_LUA, key, args).await?;
         Ok((count.max(0) as u64, wait.max(0) as u64))
     }

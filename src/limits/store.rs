@@ -49,7 +49,7 @@ impl Store {
 
     /// `Err(seconds to wait)` when `key` has `max` failed logins or more in the window.
     pub async fn failures_over(&self, key: &str, max: usize) -> Result<(), u64> {
-        let shared = self.on_redis(|r| r.login_failures(key, FAILED_LOGIN_WINDOW, false));
+        let shared = self.on_redis(|r| r.login_failures(key, FAILED_LOGIN_WINDOW, false, max));
         match shared.await {
             Some((count, wait)) if count as usize >= max => Err(wait.max(1)),
             Some(_) => Ok(()),
@@ -59,7 +59,7 @@ impl Store {
 
     /// Counts one failed login of `key` (`max`: how many can count at most).
     pub async fn record_failure(&self, key: &str, max: usize) {
-        let shared = self.on_redis(|r| r.login_failures(key, FAILED_LOGIN_WINDOW, true));
+        let shared = self.on_redis(|r| r.login_failures(key, FAILED_LOGIN_WINDOW, true, max));
         if shared.await.is_none() {
             self.windows.record(key, max, Instant::now());
         }
