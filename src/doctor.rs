@@ -124,7 +124,7 @@ fn database(config: &Config) -> Result<String, String> {
         let pending = pending_of::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS, &applied)?;
         ("postgres", applied.len(), pending)
     } else {
-        let path = url.strip_prefix("sqlite://").unwrap_or(&url);
+        let path = Db::sqlite_path(&url);
         let applied = if std::path::Path::new(path).exists() {
             let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
             applied_versions(

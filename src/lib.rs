@@ -283,7 +283,6 @@ pub struct Stopper {
 impl Stopper {
     pub async fn stop(self) {
         self.registry.close_all(Close::GoingAway);
-        // give connection tasks a moment to flush and send their close frames
         // let connection tasks flush and send their close frames (bounded by their own timeout)
         for _ in 0..250 {
             if self.registry.running_tasks() == 0 {

@@ -1,6 +1,7 @@
 //! Uploads on disk: type judged by the bytes, random server-made names, written to a temporary
 //! file and renamed into place only once complete, so no half-written file is ever served.
 
+use crate::domain::validate::{is_bidi_control, is_forbidden_control};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -105,19 +106,13 @@ fn random_name() -> String {
     hex::encode(bytes)
 }
 
-/// The bidirectional embeddings, overrides and isolates: in a name they can make `gnp.exe`
-/// display as `exe.png`.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
 /// Keeps a file name readable but harmless: no path, no control characters, no bidirectional
 /// controls, bounded length.
 pub fn clean_display_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
         .chars()
-        .filter(|c| !c.is_control() && *c != '\u{2028}' && *c != '\u{2029}' && !is_bidi_control(*c))
+        .filter(|&c| !is_forbidden_control(c) && !is_bidi_control(c))
         .take(200)
         .collect();
     let trimmed = cleaned.trim().trim_start_matches('.');

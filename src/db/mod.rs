@@ -135,7 +135,7 @@ impl Db {
                 .build(ConnectionManager::<PgConnection>::new(url))?;
             Db::Pg(pool)
         } else {
-            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            let path = Db::sqlite_path(url);
             create_private_file(path)
                 .map_err(|e| DbError::Migration(format!("cannot create {path}: {e}")))?;
             // WAL is a property of the file: set it once, before the pool opens its connections.
@@ -163,6 +163,11 @@ impl Db {
         };
         result.map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(db)
+    }
+
+    /// The file of a SQLite `DATABASE_URL` (a path, or `sqlite://` and a path).
+    pub fn sqlite_path(url: &str) -> &str {
+        url.strip_prefix("sqlite://").unwrap_or(url)
     }
 
     pub fn is_postgres_url(url: &str) -> bool {

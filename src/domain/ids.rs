@@ -1,29 +1,12 @@
 //! Ids as their own types, so that a swapped pair (`thread, user` for `user, thread`) does not
-//! compile. They are plain integers on the wire (`serde(transparent)`) and in the database
-//! (`DieselNewType`: `BigInt` on both backends).
+//! compile. They are plain integers on the wire (`serde(transparent)`) and, those stored in the
+//! database, `BigInt` columns on both backends (`DieselNewType`).
 
 use diesel_derive_newtype::DieselNewType;
 use serde::{Deserialize, Serialize};
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident($inner:ty)) => {
-        $(#[$doc])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name(pub $inner);
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
-}
-
-macro_rules! db_id_type {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident($inner:ty) $(, $extra:ident)*) => {
         $(#[$doc])*
         #[derive(
             Debug,
@@ -37,10 +20,10 @@ macro_rules! db_id_type {
             Default,
             Serialize,
             Deserialize,
-            DieselNewType,
+            $($extra,)*
         )]
         #[serde(transparent)]
-        pub struct $name(pub i64);
+        pub struct $name(pub $inner);
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,17 +33,20 @@ macro_rules! db_id_type {
     };
 }
 
-db_id_type!(
+id_type!(
     /// A user (`users.id`).
-    UserId
+    UserId(i64),
+    DieselNewType
 );
-db_id_type!(
+id_type!(
     /// A thread, direct or group (`threads.id`).
-    ThreadId
+    ThreadId(i64),
+    DieselNewType
 );
-db_id_type!(
+id_type!(
     /// A message (`messages.id`); ids grow in the order messages are stored.
-    MessageId
+    MessageId(i64),
+    DieselNewType
 );
 id_type!(
     /// One live WebSocket connection, unique across nodes and restarts.

@@ -1,6 +1,7 @@
 //! The contract's field rules, shared by HTTP and WebSocket.
 
-fn is_forbidden_control(c: char) -> bool {
+/// Control characters (category Cc) and the line and paragraph separators.
+pub fn is_forbidden_control(c: char) -> bool {
     c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 

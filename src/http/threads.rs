@@ -151,12 +151,6 @@ pub async fn create(
             ))
         }
     };
-    if member_ids.len() as u64 > state.config.max_thread_members {
-        return Err(ApiError::validation(format!(
-            "A thread has at most {} members",
-            state.config.max_thread_members
-        )));
-    }
     let thread = state.chat.create_group(me, &name, member_ids).await?;
     Ok(respond(
         StatusCode::OK,

@@ -156,7 +156,11 @@ impl SharedLimits {
         max: usize,
     ) -> Result<(u64, u64)> {
         let key = format!("{}:failed:{key}", self.prefix);
-        let args = (window.as_millis() as u64, i64::from(record), max.max(1) as u64);
+        let args = (
+            window.as_millis() as u64,
+            i64::from(record),
+            max.max(1) as u64,
+        );
         let (count, wait) = self.eval(LOGIN_FAILURES_LUA, key, args).await?;
         Ok((count.max(0) as u64, wait.max(0) as u64))
     }

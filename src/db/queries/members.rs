@@ -85,24 +85,22 @@ pub fn add_member(
     max: u64,
 ) -> Result<MemberChange> {
     Ok(write_tx!(conn, c => {
-        let Some(row) = c.lock_thread(thread_id)? else { return Ok(MemberChange::NoThread) };
-        let members: Vec<UserId> = thread_members::table
-            .filter(thread_members::thread_id.eq(thread_id))
-            .select(thread_members::user_id)
-            .load(c)?;
-        if !members.contains(&actor) {
-            return Ok(MemberChange::NotMember);
-        }
-        if !row.is_group {
-            return Ok(MemberChange::Direct);
-        }
+        let row = lock_group_as_member!(c, thread_id, actor);
         if row.owner_id != Some(actor) {
             return Ok(MemberChange::NotOwner);
         }
-        if members.contains(&user_id) {
+        let already = thread_members::table
+            .find((thread_id, user_id))
+            .count()
+            .get_result::<i64>(c)?;
+        if already > 0 {
             return Ok(MemberChange::Unchanged);
         }
-        if members.len() as u64 >= max {
+        let members = thread_members::table
+            .filter(thread_members::thread_id.eq(thread_id))
+            .count()
+            .get_result::<i64>(c)?;
+        if members as u64 >= max {
             return Ok(MemberChange::Full);
         }
         diesel::insert_into(thread_members::table)

@@ -29,7 +29,6 @@ pub enum InsertOutcome {
     NotMember,
 }
 
-/// Stores a message and its attachments in one transaction, idempotent on clientMsgId.
 /// Stores a batch of messages in one transaction (one commit, one fsync: group commit), in
 /// order. Each message is stored inside its own savepoint, so one that fails (a retry racing
 /// its original) is answered on its own without undoing the others.

@@ -4,7 +4,7 @@
 use crate::domain::ids::{MessageId, ThreadId, UserId};
 use std::collections::HashMap;
 
-use crate::db::models::{Thread, User};
+use crate::db::models::Thread;
 use crate::db::queries::{self, MemberChange};
 use crate::db::DbError;
 use crate::domain::validate;
@@ -51,18 +51,13 @@ pub(super) fn refusal(change: MemberChange, not_owner: &str) -> Error {
 }
 
 impl Chat {
-    pub async fn user(&self, id: UserId) -> Result<User> {
+    /// NotFound unless the user exists (the directory itself is the accounts service's).
+    async fn require_user(&self, id: UserId) -> Result<()> {
         self.db()
             .run(move |c| queries::find_user(c, id))
             .await?
+            .map(|_| ())
             .ok_or_else(|| Error::NotFound("User not found".into()))
-    }
-
-    pub async fn search_users(&self, query: String, limit: i64) -> Result<Vec<User>> {
-        Ok(self
-            .db()
-            .run(move |c| queries::search_users(c, &query, limit))
-            .await?)
     }
 
     pub(super) async fn view(&self, thread_id: ThreadId, viewer: UserId) -> Result<Thread> {
@@ -181,7 +176,7 @@ impl Chat {
 
     /// The direct thread between the caller and `other_id`, created if missing.
     pub async fn open_direct(&self, user_id: UserId, other_id: UserId) -> Result<(Thread, bool)> {
-        self.user(other_id).await?;
+        self.require_user(other_id).await?;
         let existing = self
             .db()
             .run(move |c| queries::find_direct(c, user_id, other_id))
@@ -255,7 +250,7 @@ impl Chat {
         // the cheap refusals first, so that they cost no budget
         let thread = self.view(thread_id, actor).await?;
         check_group_owner(&thread, actor, "Only the owner can add members")?;
-        self.user(user_id).await?;
+        self.require_user(user_id).await?;
         if thread.members.iter().any(|m| m.id == user_id) {
             return Ok(thread);
         }
