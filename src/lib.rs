@@ -119,6 +119,7 @@ impl Application {
         );
         let chat = Chat::new(
             db,
+            storage.clone(),
             registry.clone(),
             limits,
             config.max_thread_members,

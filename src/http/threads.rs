@@ -19,7 +19,6 @@ use crate::http::error::ApiError;
 use crate::http::extract::AuthUser;
 use crate::http::state::AppState;
 use crate::services::chat::SendInput;
-use crate::storage::{attachment_extension, sniff_image, Kind};
 
 pub const MAX_ATTACHMENTS: usize = 10;
 
@@ -251,6 +250,7 @@ pub async fn post_message(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let thread_id = id.into_inner();
+    state.chat.admit_post(auth.user.id, thread_id).await?;
     let rule = FileRule {
         field: "attachments",
         max_bytes: state.config.max_attachment_bytes,
@@ -269,25 +269,7 @@ pub async fn post_message(
     let client_msg_id = string_field("clientMsgId")?;
     // an empty text beside files means "no caption"
     let text = text.filter(|t| !t.is_empty() || form.files.is_empty());
-    let mut files = Vec::with_capacity(form.files.len());
-    for (_, upload) in form.files {
-        let (ext, content_type) = match sniff_image(&upload.head) {
-            Some((ext, ct)) => (ext.to_owned(), ct.to_owned()),
-            None => {
-                let ext = attachment_extension(&upload.display_name);
-                let ct = mime_guess::from_ext(&ext)
-                    .first_or_octet_stream()
-                    .essence_str()
-                    .to_owned();
-                (ext, ct)
-            }
-        };
-        let stored = state
-            .storage
-            .persist(upload, Kind::Attachments, &ext, &content_type)
-            .await?;
-        files.push(stored);
-    }
+    let files = form.files.into_iter().map(|(_, upload)| upload).collect();
     let input = SendInput {
         thread_id,
         text,

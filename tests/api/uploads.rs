@@ -451,3 +451,34 @@ async fn a_file_part_with_only_filename_star_is_a_file() {
         .unwrap();
     assert_eq!(res.bytes().await.unwrap().to_vec(), b"%PDF-1.4 cv");
 }
+
+/// Someone who may not write to a thread is refused before the body is read: nothing of the
+/// upload is received (the request is answered while most of its body is still unsent).
+#[tokio::test]
+async fn a_non_member_is_refused_before_the_upload_is_read() {
+    let app = spawn_app_with(|c| c.http_stall_secs = 300).await;
+    let alice = app.register("alice_early").await;
+    let bob = app.register("bobby_early").await;
+    let eve = app.register("eve_early1").await;
+    let thread = app.direct(&alice, &bob).await;
+    let big = vec![7u8; 4 * 1024 * 1024];
+    let body = multipart_body(&[("name=\"attachments\"; filename=\"big.bin\"", &big[..])]);
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    stream
+        .write_all(&request_head(&app, &eve.token, thread, body.len()))
+        .await
+        .unwrap();
+    stream.write_all(&body[..4096]).await.unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&reply).contains("\r\n\r\n{") {
+        use tokio::io::AsyncReadExt;
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed without a reply");
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    assert!(files_in(app.data_dir.path().join("uploads/tmp")).is_empty());
+    assert!(files_in(app.data_dir.path().join("uploads/attachments")).is_empty());
+}

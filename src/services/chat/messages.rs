@@ -7,7 +7,7 @@ use crate::db::DbError;
 use crate::domain::ids::{MessageId, ThreadId, UserId};
 use crate::domain::validate;
 use crate::registry::Skip;
-use crate::storage::StoredFile;
+use crate::storage::{attachment_extension, sniff_image, Kind, StoredFile, TempUpload};
 
 use super::events::{encode, Ack, ServerEvent};
 use super::{Chat, Error, Origin, Result};
@@ -16,7 +16,8 @@ pub struct SendInput {
     pub thread_id: ThreadId,
     pub text: Option<String>,
     pub client_msg_id: Option<String>,
-    pub files: Vec<StoredFile>,
+    /// Attachments as received; stored under random names once the send is admitted.
+    pub files: Vec<TempUpload>,
 }
 
 /// Commit queues that order the messages of one thread; unrelated threads rarely share one.
@@ -147,6 +148,7 @@ impl Chat {
             .check_send(sender_id)
             .await
             .map_err(Error::RateLimited)?;
+        let files = self.store_attachments(input.files).await?;
 
         let thread_id = input.thread_id;
         let db_input = NewMessageInput {
@@ -154,8 +156,7 @@ impl Chat {
             sender_id,
             text: input.text,
             client_msg_id: input.client_msg_id,
-            attachments: input
-                .files
+            attachments: files
                 .iter()
                 .map(|f| {
                     (
@@ -172,7 +173,7 @@ impl Chat {
         // (a client reset) must not delete what the committer goes on to store.
         self.enqueue_send(PendingSend {
             input: db_input,
-            files: input.files,
+            files,
             origin,
             done,
         });
@@ -307,6 +308,38 @@ impl Chat {
 }
 
 impl Chat {
+    /// `POST /threads/{id}/messages` asks this before it reads a body: a caller who may not
+    /// write to the thread does not get to upload files first.
+    pub async fn admit_post(&self, user_id: UserId, thread_id: ThreadId) -> Result<()> {
+        self.require_member(user_id, thread_id).await.map(|_| ())
+    }
+
+    /// Moves received files under random names in `attachments/`; an image is judged by its
+    /// bytes, anything else is typed by its name. Each deletes itself unless its row commits.
+    async fn store_attachments(&self, uploads: Vec<TempUpload>) -> Result<Vec<StoredFile>> {
+        let mut files = Vec::with_capacity(uploads.len());
+        for upload in uploads {
+            let (ext, content_type) = match sniff_image(&upload.head) {
+                Some((ext, ct)) => (ext.to_owned(), ct.to_owned()),
+                None => {
+                    let ext = attachment_extension(&upload.display_name);
+                    let ct = mime_guess::from_ext(&ext)
+                        .first_or_octet_stream()
+                        .essence_str()
+                        .to_owned();
+                    (ext, ct)
+                }
+            };
+            let stored = self
+                .inner
+                .storage
+                .persist(upload, Kind::Attachments, &ext, &content_type)
+                .await?;
+            files.push(stored);
+        }
+        Ok(files)
+    }
+
     /// The display name and content type of the attachment stored at `url`: a file no row
     /// refers to (an orphan, or one whose message is not committed) is not found.
     pub async fn attachment_by_url(&self, url: String) -> Result<Option<(String, String)>> {

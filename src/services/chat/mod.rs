@@ -31,6 +31,7 @@ use crate::limits::Limits;
 use crate::registry::{Frame, Registry, Skip};
 use crate::relay::{Envelope, RedisRelay, Target};
 use crate::services::{Error, Result};
+use crate::storage::Storage;
 
 use members::MemberCache;
 use messages::{CommitQueue, THREAD_LOCK_STRIPES};
@@ -45,6 +46,8 @@ pub struct Origin {
 
 struct Inner {
     db: Db,
+    /// Where attachments go (the same upload dir as avatars).
+    storage: Storage,
     registry: Arc<Registry>,
     limits: Arc<Limits>,
     max_thread_members: u64,
@@ -67,6 +70,7 @@ fn thread_not_found() -> Error {
 impl Chat {
     pub fn new(
         db: Db,
+        storage: Storage,
         registry: Arc<Registry>,
         limits: Arc<Limits>,
         max_thread_members: u64,
@@ -75,6 +79,7 @@ impl Chat {
         let chat = Chat {
             inner: Arc::new(Inner {
                 db,
+                storage,
                 registry,
                 limits,
                 max_thread_members,

@@ -30,8 +30,10 @@ async fn fixture() -> (Chat, tempfile::TempDir) {
     .await
     .unwrap()
     .unwrap();
+    let storage = crate::storage::Storage::open(&dir.path().join("uploads")).unwrap();
     let chat = Chat::new(
         db,
+        storage,
         Arc::new(Registry::new()),
         Arc::new(Limits::new(false, None, "").unwrap()),
         1000,
