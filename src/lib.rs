@@ -123,6 +123,10 @@ impl Application {
             registry.clone(),
             limits,
             config.max_thread_members,
+            // the per-user cap is a rate limit like the others: `RATE_LIMITS=off` lifts it
+            config
+                .rate_limits_enabled()
+                .then(|| usize::try_from(config.max_connections_per_user).unwrap_or(usize::MAX)),
             relay,
         );
         let config = Arc::new(config);

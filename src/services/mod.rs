@@ -27,6 +27,9 @@ pub enum Error {
     NotFound(String),
     #[error("Too many requests, retry in {0}s")]
     RateLimited(u64),
+    /// The user holds `MAX_CONNECTIONS_PER_USER` sockets already.
+    #[error("Too many open connections for this user")]
+    TooManyConnections,
     /// The server is saturated (password hashing): come back after the seconds given.
     #[error("{message}")]
     Unavailable { retry_after: u64, message: String },
@@ -52,7 +55,7 @@ impl Error {
             Error::NotMember => ErrorCode::NotMember,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::NotFound(_) => ErrorCode::NotFound,
-            Error::RateLimited(_) => ErrorCode::RateLimited,
+            Error::RateLimited(_) | Error::TooManyConnections => ErrorCode::RateLimited,
             Error::Unavailable { .. } => ErrorCode::Unavailable,
             Error::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Error::Storage(StorageError::TooLarge { .. }) => ErrorCode::PayloadTooLarge,
@@ -82,6 +85,8 @@ impl Error {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Error::RateLimited(secs) => Some(*secs),
+            // a socket of the user's closes soon enough, or never: a few seconds
+            Error::TooManyConnections => Some(5),
             Error::Unavailable { retry_after, .. } => Some(*retry_after),
             _ => None,
         }

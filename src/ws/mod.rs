@@ -54,20 +54,9 @@ fn handshake_error(err: actix_http::ws::HandshakeError) -> ApiError {
     ApiError::validation(format!("WebSocket handshake failed: {err}"))
 }
 
-/// Takes one of the user's connection slots, held by the connection until its task ends. The
-/// per-user cap is a rate limit like the others: `RATE_LIMITS=off` lifts it.
+/// Takes one of the user's connection slots, held by the connection until its task ends.
 fn admit_user(state: &AppState, auth: &AuthUser) -> Result<Slot, ApiError> {
-    let max = state
-        .config
-        .rate_limits_enabled()
-        .then(|| usize::try_from(state.config.max_connections_per_user).unwrap_or(usize::MAX));
-    state
-        .chat
-        .registry()
-        .claim_slot(auth.user.id, max)
-        .ok_or_else(|| {
-            ApiError::rate_limited(5).with_message("Too many open connections for this user")
-        })
+    Ok(state.chat.admit_connection(auth.user.id)?)
 }
 
 /// The connection layer's settings, from the configuration.

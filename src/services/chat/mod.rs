@@ -51,6 +51,8 @@ struct Inner {
     registry: Arc<Registry>,
     limits: Arc<Limits>,
     max_thread_members: u64,
+    /// `None`: no cap (`RATE_LIMITS=off`).
+    max_connections_per_user: Option<usize>,
     commit_queues: Vec<Mutex<CommitQueue>>,
     /// thread id -> member ids, filled on first use and dropped on every membership change.
     members: Mutex<MemberCache>,
@@ -74,6 +76,7 @@ impl Chat {
         registry: Arc<Registry>,
         limits: Arc<Limits>,
         max_thread_members: u64,
+        max_connections_per_user: Option<usize>,
         relay: Option<Arc<RedisRelay>>,
     ) -> Chat {
         let chat = Chat {
@@ -83,6 +86,7 @@ impl Chat {
                 registry,
                 limits,
                 max_thread_members,
+                max_connections_per_user,
                 commit_queues: (0..THREAD_LOCK_STRIPES).map(|_| Mutex::default()).collect(),
                 members: Mutex::new(MemberCache::default()),
                 relay,

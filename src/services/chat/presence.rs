@@ -2,10 +2,10 @@
 
 use crate::db::queries::{self};
 use crate::domain::ids::{ConnId, UserId};
-use crate::registry::{ConnHandle, Registered, Skip};
+use crate::registry::{ConnHandle, Registered, Skip, Slot};
 
 use super::events::{encode, ServerEvent};
-use super::Chat;
+use super::{Chat, Error, Result};
 
 impl Chat {
     /// Which of `users` have a connection on any node.
@@ -36,6 +36,15 @@ impl Chat {
             }
             Err(e) => tracing::warn!(error = %e, %user_id, "could not load contacts for presence"),
         }
+    }
+
+    /// Takes one of the user's connection slots, before the upgrade is answered: the per-user
+    /// cap is checked and claimed in one step. The slot is held until the connection ends.
+    pub fn admit_connection(&self, user_id: UserId) -> Result<Slot> {
+        self.inner
+            .registry
+            .claim_slot(user_id, self.inner.max_connections_per_user)
+            .ok_or(Error::TooManyConnections)
     }
 
     /// Registers a live connection. On the user's first one (on any node), tells their

@@ -38,6 +38,7 @@ async fn fixture() -> (Chat, tempfile::TempDir) {
         Arc::new(Limits::new(false, None, "").unwrap()),
         1000,
         None,
+        None,
     );
     (chat, dir)
 }
