@@ -14,7 +14,6 @@ use super::form::{read_form, FileRule};
 use super::respond;
 use super::users::int_param;
 use crate::domain::ids::{MessageId, ThreadId, UserId};
-use crate::domain::validate;
 use crate::http::error::ApiError;
 use crate::http::extract::AuthUser;
 use crate::http::state::AppState;
@@ -222,8 +221,7 @@ pub async fn messages(
 ) -> Result<HttpResponse, ApiError> {
     let before = int_param("before", query.before.as_deref())?.map(MessageId);
     let after = int_param("after", query.after.as_deref())?.map(MessageId);
-    let limit = validate::limit(int_param("limit", query.limit.as_deref())?, 50, 100)
-        .map_err(ApiError::validation)?;
+    let limit = int_param("limit", query.limit.as_deref())?;
     let (messages, has_more) = state
         .chat
         .history(auth.user.id, id.into_inner(), before, after, limit)

@@ -13,7 +13,6 @@ use super::protocol::{self, Request};
 use super::transport::{Ending, Received, WsSocket};
 use crate::domain::close::Close;
 use crate::domain::error::ErrorCode;
-use crate::domain::validate;
 use crate::http::extract::AuthUser;
 use crate::registry::{ConnHandle, Frame, Next, Outbox, Slot};
 use crate::services::chat::events::{encode, Ack, ServerEvent};
@@ -104,25 +103,23 @@ impl Conn {
             }
             Request::History(history) => {
                 metrics::counter!("ws_frames_in_total", "type" => "history").increment(1);
-                match validate::limit(history.limit, 50, 100) {
-                    Err(m) => Err(Error::Validation(m)),
-                    Ok(limit) => self
-                        .chat
-                        .history(user.id, history.thread_id, history.before, None, limit)
-                        .await
-                        .map(|(messages, has_more)| self.reply_messages(&id, &messages, has_more)),
-                }
+                self.chat
+                    .history(
+                        user.id,
+                        history.thread_id,
+                        history.before,
+                        None,
+                        history.limit,
+                    )
+                    .await
+                    .map(|(messages, has_more)| self.reply_messages(&id, &messages, has_more))
             }
             Request::Sync(sync) => {
                 metrics::counter!("ws_frames_in_total", "type" => "sync").increment(1);
-                match validate::limit(sync.limit, 500, 500) {
-                    Err(m) => Err(Error::Validation(m)),
-                    Ok(limit) => {
-                        self.chat.sync(user.id, sync.after, limit).await.map(
-                            |(messages, has_more)| self.reply_messages(&id, &messages, has_more),
-                        )
-                    }
-                }
+                self.chat
+                    .sync(user.id, sync.after, sync.limit)
+                    .await
+                    .map(|(messages, has_more)| self.reply_messages(&id, &messages, has_more))
             }
             Request::Ping => {
                 metrics::counter!("ws_frames_in_total", "type" => "ping").increment(1);

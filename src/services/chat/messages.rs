@@ -92,8 +92,9 @@ impl Chat {
         thread_id: ThreadId,
         before: Option<MessageId>,
         after: Option<MessageId>,
-        limit: i64,
+        limit: Option<i64>,
     ) -> Result<(Vec<Message>, bool)> {
+        let limit = validate::limit(limit, 50, 100).map_err(Error::Validation)?;
         self.check_read(user_id).await?;
         self.require_member(user_id, thread_id).await?;
         Ok(self
@@ -106,8 +107,9 @@ impl Chat {
         &self,
         user_id: UserId,
         after: MessageId,
-        limit: i64,
+        limit: Option<i64>,
     ) -> Result<(Vec<Message>, bool)> {
+        let limit = validate::limit(limit, 500, 500).map_err(Error::Validation)?;
         self.check_read(user_id).await?;
         Ok(self
             .db()

@@ -214,7 +214,7 @@ fn text(thread_id: ThreadId, text: &str, client_msg_id: Option<&str>) -> SendInp
 }
 
 async fn history(chat: &Chat, user_id: UserId, thread_id: ThreadId) -> Vec<Message> {
-    chat.history(user_id, thread_id, None, None, 1000)
+    chat.history(user_id, thread_id, None, None, Some(100))
         .await
         .unwrap()
         .0
