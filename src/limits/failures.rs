@@ -1,6 +1,7 @@
 //! Failed-login windows in memory: the times of each key's recent failures.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,40 +12,70 @@ pub(super) const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Default)]
 pub(super) struct Windows {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    /// Each key's failures: when, and an id for taking back a claim that turned out no failure.
+    failures: Mutex<HashMap<String, Vec<(Instant, u64)>>>,
+    next_id: AtomicU64,
 }
 
 impl Windows {
-    /// `Err(seconds to wait)` when `key` has `max` failures or more in the window at `now`.
-    pub fn over(&self, key: &str, max: usize, now: Instant) -> Result<(), u64> {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(failures) = map.get_mut(key) else {
-            return Ok(());
-        };
-        failures.retain(|t| now.saturating_duration_since(*t) < FAILED_LOGIN_WINDOW);
-        if failures.len() >= max {
-            // the refusal lasts until enough of the oldest failures leave the window
-            let freeing = failures.get(failures.len() - max).copied().unwrap_or(now);
-            let wait = FAILED_LOGIN_WINDOW.saturating_sub(now.saturating_duration_since(freeing));
-            return Err((wait.as_secs_f64().ceil() as u64).max(1));
-        }
-        Ok(())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(Instant, u64)>>> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts one failure of `key` at `now`, keeping the newest `max` (no more can count).
-    pub fn record(&self, key: &str, max: usize, now: Instant) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+    /// `Err(seconds to wait)` when `key` has `max` failures or more in the window at `now`.
+    #[cfg(test)]
+    pub fn over(&self, key: &str, max: usize, now: Instant) -> Result<(), u64> {
+        match self.lock().get_mut(key) {
+            Some(failures) => refusal(failures, max, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one failure of `key` at `now`, keeping the newest `max` (no more can count);
+    /// returns its id.
+    #[cfg(test)]
+    pub fn record(&self, key: &str, max: usize, now: Instant) -> u64 {
+        let mut map = self.lock();
+        self.push(&mut map, key, max, now)
+    }
+
+    /// Refuses like [`Windows::over`], or else counts a failure at once, in one step under one
+    /// lock: concurrent attempts cannot all pass the check before any of them is counted. An
+    /// attempt that turns out to be no failure gives it back with [`Windows::release`].
+    pub fn claim(&self, key: &str, max: usize, now: Instant) -> Result<u64, u64> {
+        let mut map = self.lock();
+        if let Some(failures) = map.get_mut(key) {
+            refusal(failures, max, now)?;
+        }
+        Ok(self.push(&mut map, key, max, now))
+    }
+
+    pub fn release(&self, key: &str, id: u64) {
+        if let Some(failures) = self.lock().get_mut(key) {
+            failures.retain(|(_, i)| *i != id);
+        }
+    }
+
+    fn push(
+        &self,
+        map: &mut HashMap<String, Vec<(Instant, u64)>>,
+        key: &str,
+        max: usize,
+        now: Instant,
+    ) -> u64 {
         if map.len() >= SWEEP_AT {
             map.retain(|_, v| {
                 v.iter()
-                    .any(|t| now.saturating_duration_since(*t) < FAILED_LOGIN_WINDOW)
+                    .any(|(t, _)| now.saturating_duration_since(*t) < FAILED_LOGIN_WINDOW)
             });
         }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let failures = map.entry(key.to_owned()).or_default();
-        failures.push(now);
+        failures.push((now, id));
         if failures.len() > max {
             failures.remove(0);
         }
+        id
     }
 
     #[cfg(test)]
@@ -54,6 +85,18 @@ impl Windows {
             .unwrap_or_else(|p| p.into_inner())
             .len()
     }
+}
+
+/// Drops the expired failures; `Err(seconds to wait)` when `max` or more remain. The refusal
+/// lasts until enough of the oldest leave the window.
+fn refusal(failures: &mut Vec<(Instant, u64)>, max: usize, now: Instant) -> Result<(), u64> {
+    failures.retain(|(t, _)| now.saturating_duration_since(*t) < FAILED_LOGIN_WINDOW);
+    if failures.len() < max {
+        return Ok(());
+    }
+    let freeing = failures.get(failures.len() - max).map_or(now, |(t, _)| *t);
+    let wait = FAILED_LOGIN_WINDOW.saturating_sub(now.saturating_duration_since(freeing));
+    Err((wait.as_secs_f64().ceil() as u64).max(1))
 }
 
 #[cfg(test)]

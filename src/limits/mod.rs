@@ -40,6 +40,13 @@ const READ: Rule = Rule::per_second("read", 10.0, 20.0);
 #[error("rate limited; retry after {0} s")]
 pub struct RetryAfter(pub u64);
 
+/// A login attempt admitted by [`Limits::begin_login`]: counted as a failure until
+/// [`Limits::release_login`] takes it back; dropping it leaves the failure counted.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    claims: Vec<(String, store::Claim)>,
+}
+
 pub struct Limits {
     /// `RATE_LIMITS`: off lifts every limit here.
     enabled: bool,
@@ -89,34 +96,39 @@ impl Limits {
         keys
     }
 
-    /// Refuses a login for `name` once it failed 10 times from this client address, or 100
-    /// times from all addresses together, within 15 minutes. Per address, so that a stranger
-    /// cannot lock an owner out; the per-name ceiling still stops a guesser spread over many
-    /// addresses. Checked before any password is hashed; a refusal records nothing.
-    pub async fn check_failed_logins(
+    /// Admits a login attempt for `name` from `addr`, or refuses it once the name failed 10
+    /// times from this client address, or 100 times from all addresses together, within 15
+    /// minutes. Per address, so that a stranger cannot lock an owner out; the per-name ceiling
+    /// still stops a guesser spread over many addresses. Asked before any password is hashed;
+    /// a refusal counts nothing. An admitted attempt counts as a failure from the start (so
+    /// that concurrent attempts cannot all pass), and is taken back by [`Limits::release_login`].
+    pub async fn begin_login(
         &self,
         name: &str,
         addr: Option<IpAddr>,
-    ) -> Result<(), RetryAfter> {
+    ) -> Result<LoginAttempt, RetryAfter> {
+        let mut attempt = LoginAttempt { claims: Vec::new() };
         if !self.enabled {
-            return Ok(());
+            return Ok(attempt);
         }
         for (key, max) in Self::failure_keys(name, addr) {
-            self.store
-                .failures_over(&key, max)
-                .await
-                .map_err(RetryAfter)?;
+            match self.store.claim_failure(&key, max).await {
+                Ok(claim) => attempt.claims.push((key, claim)),
+                Err(wait) => {
+                    // refused: what this attempt counted already is given back
+                    self.release_login(attempt).await;
+                    return Err(RetryAfter(wait));
+                }
+            }
         }
-        Ok(())
+        Ok(attempt)
     }
 
-    /// Counts one failed login for `name` from `addr` (both counts).
-    pub async fn record_failed_login(&self, name: &str, addr: Option<IpAddr>) {
-        if !self.enabled {
-            return;
-        }
-        for (key, max) in Self::failure_keys(name, addr) {
-            self.store.record_failure(&key, max).await;
+    /// The attempt was no failure (it succeeded, or could not be judged): what it counted is
+    /// taken back. Earlier failures stay: a successful login does not reset them, the window does.
+    pub async fn release_login(&self, attempt: LoginAttempt) {
+        for (key, claim) in &attempt.claims {
+            self.store.release_failure(key, claim).await;
         }
     }
 
@@ -152,30 +164,66 @@ mod tests {
         Limits::new(enabled, None, "").unwrap()
     }
 
+    /// A login attempt that fails: admitted, and left counted.
+    async fn fail(limits: &Limits, name: &str, addr: Option<IpAddr>) {
+        let attempt = limits.begin_login(name, addr).await;
+        assert!(attempt.is_ok(), "a failure was refused instead");
+    }
+
+    /// Whether an attempt would be admitted now (taken back at once: it counts nothing).
+    async fn admitted(limits: &Limits, name: &str, addr: Option<IpAddr>) -> bool {
+        match limits.begin_login(name, addr).await {
+            Ok(attempt) => {
+                limits.release_login(attempt).await;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_attempts_cannot_pass_the_count_together() {
+        let limits = memory(true);
+        let a = Some(ip("203.0.113.9"));
+        // twenty attempts in flight at once (none judged yet): only ten are admitted
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..20 {
+            match limits.begin_login("bob", a).await {
+                Ok(attempt) => held.push(attempt),
+                Err(_) => refused += 1,
+            }
+        }
+        assert_eq!((held.len(), refused), (10, 10));
+        // one of them succeeds: its count is taken back, the others stay failures
+        limits.release_login(held.pop().unwrap()).await;
+        assert!(admitted(&limits, "bob", a).await);
+        fail(&limits, "bob", a).await;
+        assert!(!admitted(&limits, "bob", a).await);
+    }
+
     #[tokio::test]
     async fn ten_failures_from_one_address_refuse_that_address_only() {
         let limits = memory(true);
         let (a, b) = (Some(ip("203.0.113.1")), Some(ip("203.0.113.2")));
         for _ in 0..10 {
-            assert!(limits.check_failed_logins("bob", a).await.is_ok());
-            limits.record_failed_login("bob", a).await;
+            assert!(admitted(&limits, "bob", a).await);
+            fail(&limits, "bob", a).await;
         }
-        let RetryAfter(secs) = limits.check_failed_logins("bob", a).await.unwrap_err();
+        let RetryAfter(secs) = limits.begin_login("bob", a).await.unwrap_err();
         assert!((1..=900).contains(&secs), "{secs}");
-        assert!(limits.check_failed_logins("bob", b).await.is_ok());
-        assert!(limits.check_failed_logins("bob", None).await.is_ok());
+        assert!(admitted(&limits, "bob", b).await);
+        assert!(admitted(&limits, "bob", None).await);
         // 89 more from elsewhere: 99 for the name, still under its ceiling
         for i in 0..89u8 {
-            limits
-                .record_failed_login("bob", Some(IpAddr::from([10, 0, 0, i])))
-                .await;
+            fail(&limits, "bob", Some(IpAddr::from([10, 0, 0, i]))).await;
         }
-        assert!(limits.check_failed_logins("bob", b).await.is_ok());
-        limits.record_failed_login("bob", None).await;
+        assert!(admitted(&limits, "bob", b).await);
+        fail(&limits, "bob", None).await;
         // 100 for the name from everywhere: every address, and none, is refused
-        assert!(limits.check_failed_logins("bob", b).await.is_err());
-        assert!(limits.check_failed_logins("bob", None).await.is_err());
-        assert!(limits.check_failed_logins("carol", b).await.is_ok());
+        assert!(!admitted(&limits, "bob", b).await);
+        assert!(!admitted(&limits, "bob", None).await);
+        assert!(admitted(&limits, "carol", b).await);
     }
 
     #[tokio::test]
@@ -183,12 +231,12 @@ mod tests {
         let limits = memory(true);
         for i in 0..10u16 {
             let addr = IpAddr::from([0x2001, 0xdb8, 1, 2, i, 0, 0, 1]);
-            limits.record_failed_login("bob", Some(addr)).await;
+            fail(&limits, "bob", Some(addr)).await;
         }
         let next = Some(ip("2001:db8:1:2:ffff::9"));
-        assert!(limits.check_failed_logins("bob", next).await.is_err());
+        assert!(!admitted(&limits, "bob", next).await);
         let other = Some(ip("2001:db8:1:3::1"));
-        assert!(limits.check_failed_logins("bob", other).await.is_ok());
+        assert!(admitted(&limits, "bob", other).await);
         for _ in 0..60 {
             assert!(limits.check_auth_request(next).await.is_ok());
         }
@@ -221,8 +269,8 @@ mod tests {
         let limits = memory(false);
         let addr = Some(ip("203.0.113.1"));
         for _ in 0..200 {
-            limits.record_failed_login("bob", addr).await;
-            assert!(limits.check_failed_logins("bob", addr).await.is_ok());
+            fail(&limits, "bob", addr).await;
+            assert!(admitted(&limits, "bob", addr).await);
             assert!(limits.check_auth_request(addr).await.is_ok());
             assert!(limits.check_send(UserId(1)).await.is_ok());
             assert!(limits.check_read(UserId(1)).await.is_ok());

@@ -34,24 +34,28 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
 return {allowed, wait}
 ";
 
-/// Failed logins of one key as a sorted set of times; old ones fall out of the window, and only
-/// the newest `max` are kept (they alone decide a refusal and how long it lasts).
-const LOGIN_FAILURES_LUA: &str = r"
+/// A failed-login claim: refused (with the wait, from the entry whose expiry ends the refusal)
+/// when `max` failures are in the window, else counted at once as member ARGV[3], so that
+/// concurrent attempts cannot all pass before one is counted.
+const CLAIM_FAILURE_LUA: &str = r"
 local window = tonumber(ARGV[1])
-local max = tonumber(ARGV[3])
+local max = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if ARGV[2] == '1' then
-  redis.call('ZADD', KEYS[1], now, now .. ':' .. math.random(1000000))
-  redis.call('PEXPIRE', KEYS[1], window)
-end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(max + 1))
 local count = redis.call('ZCARD', KEYS[1])
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = 0
-if oldest[2] then wait = math.ceil((tonumber(oldest[2]) + window - now) / 1000) end
-return {count, wait}
+if count >= max then
+  local freeing = redis.call('ZRANGE', KEYS[1], count - max, count - max, 'WITHSCORES')
+  return {0, math.ceil((tonumber(freeing[2]) + window - now) / 1000)}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, 0}
+";
+
+const RELEASE_FAILURE_LUA: &str = r"
+return {redis.call('ZREM', KEYS[1], ARGV[1]), 0}
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -146,22 +150,29 @@ impl SharedLimits {
         })
     }
 
-    /// Failures of `key` within `window` on every node, after recording one now if asked.
-    /// Returns (failures in the window, at most `max`; seconds until the oldest leaves it).
-    pub async fn login_failures(
+    /// See [`CLAIM_FAILURE_LUA`]: `Ok(member)` when counted, `Err(seconds to wait)` if refused.
+    pub async fn claim_failure(
         &self,
         key: &str,
         window: Duration,
-        record: bool,
         max: usize,
-    ) -> Result<(u64, u64)> {
+    ) -> Result<std::result::Result<String, u64>> {
         let key = format!("{}:failed:{key}", self.prefix);
-        let args = (
-            window.as_millis() as u64,
-            i64::from(record),
-            max.max(1) as u64,
-        );
-        let (count, wait) = self.eval(LOGIN_FAILURES_LUA, key, args).await?;
-        Ok((count.max(0) as u64, wait.max(0) as u64))
+        let member = format!("{:016x}", rand::random::<u64>());
+        let args = (window.as_millis() as u64, max.max(1) as u64, member.clone());
+        let (counted, wait) = self.eval(CLAIM_FAILURE_LUA, key, args).await?;
+        Ok(if counted == 1 {
+            Ok(member)
+        } else {
+            Err(wait.max(1) as u64)
+        })
+    }
+
+    /// Takes back a claim that turned out to be no failure.
+    pub async fn release_failure(&self, key: &str, member: &str) -> Result<()> {
+        let key = format!("{}:failed:{key}", self.prefix);
+        self.eval(RELEASE_FAILURE_LUA, key, member)
+            .await
+            .map(|_| ())
     }
 }

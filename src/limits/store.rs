@@ -47,21 +47,32 @@ impl Store {
         self.buckets.take(rule, key, Instant::now())
     }
 
-    /// `Err(seconds to wait)` when `key` has `max` failed logins or more in the window.
-    pub async fn failures_over(&self, key: &str, max: usize) -> Result<(), u64> {
-        let shared = self.on_redis(|r| r.login_failures(key, FAILED_LOGIN_WINDOW, false, max));
+    /// Refuses when `key` has `max` failures, else counts one now (see [`Windows::claim`]).
+    pub async fn claim_failure(&self, key: &str, max: usize) -> Result<Claim, u64> {
+        let shared = self.on_redis(|r| r.claim_failure(key, FAILED_LOGIN_WINDOW, max));
         match shared.await {
-            Some((count, wait)) if count as usize >= max => Err(wait.max(1)),
-            Some(_) => Ok(()),
-            None => self.windows.over(key, max, Instant::now()),
+            Some(claimed) => claimed.map(Claim::Shared),
+            None => self
+                .windows
+                .claim(key, max, Instant::now())
+                .map(Claim::Memory),
         }
     }
 
-    /// Counts one failed login of `key` (`max`: how many can count at most).
-    pub async fn record_failure(&self, key: &str, max: usize) {
-        let shared = self.on_redis(|r| r.login_failures(key, FAILED_LOGIN_WINDOW, true, max));
-        if shared.await.is_none() {
-            self.windows.record(key, max, Instant::now());
+    /// Gives back a claimed failure: the attempt was none (a login that succeeded).
+    pub async fn release_failure(&self, key: &str, claim: &Claim) {
+        match claim {
+            Claim::Shared(member) => {
+                let _ = self.on_redis(|r| r.release_failure(key, member)).await;
+            }
+            Claim::Memory(id) => self.windows.release(key, *id),
         }
     }
+}
+
+/// One failure counted ahead of the password check, where it was counted.
+#[derive(Debug)]
+pub(super) enum Claim {
+    Shared(String),
+    Memory(u64),
 }

@@ -656,3 +656,39 @@ async fn impossible_user_names_are_not_counted_as_failed_logins() {
         assert_eq!(body["message"], "userName not Found");
     }
 }
+
+/// Attempts in flight together are counted as they are admitted, not when their password check
+/// ends: of thirty wrong passwords sent at once from one address, ten are judged (401) and the
+/// rest refused (429), as if they had come one after another.
+async fn concurrent_failures_cannot_pass_the_count(app: TestApp) {
+    assert_eq!(
+        register_from(&app, "192.0.2.210", "racer_01", PASSWORD).await,
+        200
+    );
+    let attempts = (0..30).map(|_| login_from(&app, "203.0.113.90", "racer_01", "Wrong1xx"));
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|(status, _, _)| status)
+        .collect();
+    let judged = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((judged, refused), (10, 20), "{statuses:?}");
+    // the right password is refused from there too now, and accepted from elsewhere
+    let (status, _, _) = login_from(&app, "203.0.113.90", "racer_01", PASSWORD).await;
+    assert_eq!(status, 429);
+    let (status, _, body) = login_from(&app, "203.0.113.91", "racer_01", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn concurrent_failed_logins_cannot_pass_the_count() {
+    concurrent_failures_cannot_pass_the_count(limited_app(false).await.unwrap()).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(chat_redis_tests), ignore = "needs CHAT_TEST_REDIS_URL (Redis)")]
+async fn concurrent_failed_logins_cannot_pass_the_count_on_redis_too() {
+    let app = limited_app(true).await.expect("CHAT_TEST_REDIS_URL");
+    concurrent_failures_cannot_pass_the_count(app).await;
+}

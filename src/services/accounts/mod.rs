@@ -199,33 +199,53 @@ impl Accounts {
         }
         let key = user_name.to_ascii_lowercase();
         let limits = &self.inner.limits;
-        limits
-            .check_failed_logins(&key, client)
+        let attempt = limits
+            .begin_login(&key, client)
             .await
             .map_err(|wait| Error::RateLimited(wait.0))?;
-        let lookup_key = key.clone();
+        match self.check_password(key, password).await {
+            Ok(Ok(user)) => {
+                limits.release_login(attempt).await;
+                self.logged_in(user)
+            }
+            // the attempt stays counted as a failure
+            Ok(Err(refusal)) => Err(Error::Unauthorized(refusal)),
+            Err(e) => {
+                // not judged (hashing saturated, database away): no failure of the client's
+                limits.release_login(attempt).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The user whose name key and password these are, or the seed's refusal for them. An
+    /// unknown name costs a dummy bcrypt verify, so that both refusals take the same time.
+    async fn check_password(
+        &self,
+        key: String,
+        password: String,
+    ) -> Result<std::result::Result<User, &'static str>> {
+        let hasher = &self.inner.hasher;
         let row = self
             .inner
             .db
-            .run(move |c| queries::find_user_row_by_key(c, &lookup_key))
+            .run(move |c| queries::find_user_row_by_key(c, &key))
             .await?;
         let Some(row) = row else {
             hasher
                 .verify_dummy(password, self.inner.bcrypt_cost)
                 .await
                 .map_err(hashing_error)?;
-            limits.record_failed_login(&key, client).await;
-            return Err(Error::Unauthorized(MSG_USERNAME_NOT_FOUND));
+            return Ok(Err(MSG_USERNAME_NOT_FOUND));
         };
         if !hasher
             .verify(password, row.password_hash.clone())
             .await
             .map_err(hashing_error)?
         {
-            limits.record_failed_login(&key, client).await;
-            return Err(Error::Unauthorized(MSG_WRONG_PASSWORD));
+            return Ok(Err(MSG_WRONG_PASSWORD));
         }
-        self.logged_in(models::User::from(row))
+        Ok(Ok(models::User::from(row)))
     }
 
     /// Moves an accepted avatar under its random name; it deletes itself unless its row commits.
