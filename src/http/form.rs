@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::storage::{Storage, StorageError, TempUpload};
+use crate::storage::{Storage, TempUpload};
 
 /// Largest multipart text field.
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
@@ -218,23 +218,8 @@ async fn read_multipart(
                 let received = storage
                     .receive(&mut field, Some(&file_name), rule.max_bytes)
                     .await;
-                let upload = match received {
-                    Ok(upload) => upload,
-                    Err(StorageError::TooLarge { limit }) => {
-                        return Err(ApiError::too_large(format!(
-                            "{name} must be at most {limit} bytes"
-                        )))
-                    }
-                    Err(StorageError::Stream(e)) => {
-                        return Err(ApiError::validation(format!(
-                            "Malformed multipart body: {e}"
-                        )))
-                    }
-                    Err(StorageError::Io(e)) => {
-                        tracing::error!(error = %e, "could not write upload");
-                        return Err(ApiError::internal());
-                    }
-                };
+                // one mapping of storage errors for every route (413, 400, or 500 logged)
+                let upload = received.map_err(ApiError::from)?;
                 // A browser form with no file chosen sends an empty, nameless part.
                 if upload.size == 0 && file_name.is_empty() {
                     continue;
