@@ -40,6 +40,24 @@ async fn node_with(
     app
 }
 
+/// Reads `per_socket` answers from each socket: how many were acks, how many RATE_LIMITED.
+async fn count_answers(sockets: &mut [WsClient], per_socket: usize) -> (usize, usize) {
+    let (mut acks, mut limited) = (0, 0);
+    for ws in sockets.iter_mut() {
+        let mut answered = 0;
+        while answered < per_socket {
+            let frame = ws.recv().await;
+            match frame["type"].as_str() {
+                Some("ack") => acks += 1,
+                Some("error") if frame["code"] == "RATE_LIMITED" => limited += 1,
+                _ => continue,
+            }
+            answered += 1;
+        }
+    }
+    (acks, limited)
+}
+
 /// Waits until the node's /healthz says its relay is `ok` (or is not).
 async fn wait_relay_ok(address: &str, ok: bool) {
     let client = reqwest::Client::new();
@@ -399,20 +417,7 @@ async fn rate_limits_hold_across_nodes() {
             .await;
         }
     }
-    let mut acks = 0;
-    let mut limited = 0;
-    for ws in sockets.iter_mut() {
-        let mut answered = 0;
-        while answered < 50 {
-            let frame = ws.recv().await;
-            match frame["type"].as_str() {
-                Some("ack") => acks += 1,
-                Some("error") if frame["code"] == "RATE_LIMITED" => limited += 1,
-                _ => continue,
-            }
-            answered += 1;
-        }
-    }
+    let (acks, limited) = count_answers(&mut sockets, 50).await;
     assert!(
         acks < 80,
         "one bucket of 60 (plus refill) for both nodes, got {acks} acks"
@@ -585,19 +590,7 @@ async fn large_reads_share_one_bucket_across_nodes() {
                 .await;
         }
     }
-    let (mut acks, mut limited) = (0, 0);
-    for ws in sockets.iter_mut() {
-        let mut answered = 0;
-        while answered < 25 {
-            let frame = ws.recv().await;
-            match frame["type"].as_str() {
-                Some("ack") => acks += 1,
-                Some("error") if frame["code"] == "RATE_LIMITED" => limited += 1,
-                _ => continue,
-            }
-            answered += 1;
-        }
-    }
+    let (acks, limited) = count_answers(&mut sockets, 25).await;
     assert!(
         acks < 40,
         "one bucket of 20 (plus refill) for both nodes, got {acks} acks"
