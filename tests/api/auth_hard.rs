@@ -9,6 +9,22 @@ use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
+/// Two tests of one scenario: on the in-memory limits, and on Redis (ignored without it).
+macro_rules! on_memory_and_redis {
+    ($scenario:ident: $memory:ident, $redis:ident) => {
+        #[tokio::test]
+        async fn $memory() {
+            $scenario(limited_app(false).await.unwrap()).await;
+        }
+
+        #[tokio::test]
+        #[cfg_attr(not(chat_redis_tests), ignore = "needs CHAT_TEST_REDIS_URL (Redis)")]
+        async fn $redis() {
+            $scenario(limited_app(true).await.expect("CHAT_TEST_REDIS_URL")).await;
+        }
+    };
+}
+
 /// Limits on, client address from X-Forwarded-For; on Redis (own key prefix) when asked and
 /// `CHAT_TEST_REDIS_URL` is set, else `None` for a Redis run without Redis.
 async fn limited_app(redis: bool) -> Option<TestApp> {
@@ -88,17 +104,7 @@ async fn a_stranger_cannot_lock_the_owner_out(app: TestApp) {
     assert_eq!(status, 429);
 }
 
-#[tokio::test]
-async fn failed_logins_count_per_address_so_a_stranger_cannot_lock_the_owner_out() {
-    a_stranger_cannot_lock_the_owner_out(limited_app(false).await.unwrap()).await;
-}
-
-#[tokio::test]
-#[cfg_attr(not(chat_redis_tests), ignore = "needs CHAT_TEST_REDIS_URL (Redis)")]
-async fn failed_logins_count_per_address_on_redis_too() {
-    let app = limited_app(true).await.expect("CHAT_TEST_REDIS_URL");
-    a_stranger_cannot_lock_the_owner_out(app).await;
-}
+on_memory_and_redis!(a_stranger_cannot_lock_the_owner_out: failed_logins_count_per_address_so_a_stranger_cannot_lock_the_owner_out, failed_logins_count_per_address_on_redis_too);
 
 /// Redis configured but away: each node still limits, in its own memory, instead of not at all.
 #[tokio::test]
@@ -211,17 +217,7 @@ async fn a_hundred_failures_from_everywhere_lock_the_name(app: TestApp) {
     assert_eq!(status, 200);
 }
 
-#[tokio::test]
-async fn a_hundred_failures_from_all_addresses_lock_the_name_for_everyone() {
-    a_hundred_failures_from_everywhere_lock_the_name(limited_app(false).await.unwrap()).await;
-}
-
-#[tokio::test]
-#[cfg_attr(not(chat_redis_tests), ignore = "needs CHAT_TEST_REDIS_URL (Redis)")]
-async fn a_hundred_failures_lock_the_name_on_redis_too() {
-    let app = limited_app(true).await.expect("CHAT_TEST_REDIS_URL");
-    a_hundred_failures_from_everywhere_lock_the_name(app).await;
-}
+on_memory_and_redis!(a_hundred_failures_from_everywhere_lock_the_name: a_hundred_failures_from_all_addresses_lock_the_name_for_everyone, a_hundred_failures_lock_the_name_on_redis_too);
 
 /// An unknown name each time, so only the per-address budget of 60 a minute applies.
 async fn nobody_login(app: &TestApp, forwarded: &str, i: usize) -> u16 {
@@ -681,14 +677,4 @@ async fn concurrent_failures_cannot_pass_the_count(app: TestApp) {
     assert_eq!(status, 200, "{body}");
 }
 
-#[tokio::test]
-async fn concurrent_failed_logins_cannot_pass_the_count() {
-    concurrent_failures_cannot_pass_the_count(limited_app(false).await.unwrap()).await;
-}
-
-#[tokio::test]
-#[cfg_attr(not(chat_redis_tests), ignore = "needs CHAT_TEST_REDIS_URL (Redis)")]
-async fn concurrent_failed_logins_cannot_pass_the_count_on_redis_too() {
-    let app = limited_app(true).await.expect("CHAT_TEST_REDIS_URL");
-    concurrent_failures_cannot_pass_the_count(app).await;
-}
+on_memory_and_redis!(concurrent_failures_cannot_pass_the_count: concurrent_failed_logins_cannot_pass_the_count, concurrent_failed_logins_cannot_pass_the_count_on_redis_too);

@@ -435,41 +435,7 @@ async fn typing_to_future_thread_ids_does_not_stop_their_delivery_on_any_node() 
     let prefix = format!("test{}", rand_suffix());
     let n1 = node(&db, &redis, &prefix).await;
     let n2 = node(&db, &redis, &prefix).await;
-    let alice = n1.register("alice_fn").await;
-    let bob = n2.register("bobby_fn").await;
-    let eve = n2.register("evely_fn").await;
-    let probe = n2.direct(&eve, &bob).await;
-    for n in [&n1, &n2] {
-        let mut e = n.connect(&eve).await;
-        for (i, next) in (probe + 1..=probe + 5).enumerate() {
-            e.send(json!({"type": "typing", "id": i, "threadId": next, "isTyping": true}))
-                .await;
-            assert_eq!(e.recv_type("error").await["code"], "NOT_FOUND");
-        }
-    }
-    let mut a = n1.connect(&alice).await;
-    let mut b = n2.connect(&bob).await;
-    let group = n1.group(&alice, "Fresh", &[&bob]).await;
-    assert!(
-        group > probe && group <= probe + 5,
-        "the probe named {group}"
-    );
-    b.recv_where(|f| f["type"] == "thread" && f["thread"]["id"] == group)
-        .await;
-    a.send(json!({"type": "send", "id": 1, "threadId": group, "text": "live?"}))
-        .await;
-    a.recv_type("ack").await;
-    assert_eq!(b.recv_type("message").await["message"]["text"], "live?");
-    b.send(json!({"type": "typing", "id": 2, "threadId": group, "isTyping": true}))
-        .await;
-    let typing = a
-        .recv_where(|f| f["type"] == "typing" || f["type"] == "error")
-        .await;
-    assert_eq!(typing["user"]["id"], bob.id, "{typing}");
-    // and the other way round: typing on node 1, heard on node 2
-    a.send(json!({"type": "typing", "id": 3, "threadId": group, "isTyping": true}))
-        .await;
-    assert_eq!(b.recv_type("typing").await["user"]["id"], alice.id);
+    naming_future_thread_ids_spoils_nothing(&n1, &n2, &[&n1, &n2], "fn").await;
 }
 
 /// A TCP proxy to Redis that the test can cut (every connection dropped, new ones refused) and

@@ -364,3 +364,50 @@ pub async fn register_at(client: &reqwest::Client, base: &str, name: &str) -> Te
         token: body["accessToken"].as_str().unwrap().to_owned(),
     }
 }
+
+/// A stranger names the next thread ids before they exist (typing to them, refused NOT_FOUND)
+/// on every node of `probers`; a group then made on `a_node` between a user there and one on
+/// `b_node` must still carry messages and typing both ways. `tag` keeps user names apart.
+pub async fn naming_future_thread_ids_spoils_nothing(
+    a_node: &TestApp,
+    b_node: &TestApp,
+    probers: &[&TestApp],
+    tag: &str,
+) {
+    let alice = a_node.register(&format!("alice_{tag}")).await;
+    let bob = b_node.register(&format!("bobby_{tag}")).await;
+    let eve = b_node.register(&format!("evely_{tag}")).await;
+    let probe = b_node.direct(&eve, &bob).await;
+    for node in probers {
+        let mut e = node.connect(&eve).await;
+        for (i, next) in (probe + 1..=probe + 5).enumerate() {
+            e.send(json!({"type": "typing", "id": i, "threadId": next, "isTyping": true}))
+                .await;
+            let error = e.recv_type("error").await;
+            assert_eq!(error["code"], "NOT_FOUND", "{error}");
+        }
+    }
+    let mut a = a_node.connect(&alice).await;
+    let mut b = b_node.connect(&bob).await;
+    let group = a_node.group(&alice, "Fresh", &[&bob]).await;
+    assert!(
+        group > probe && group <= probe + 5,
+        "the probe named {group}"
+    );
+    b.recv_where(|f| f["type"] == "thread" && f["thread"]["id"] == group)
+        .await;
+    a.send(json!({"type": "send", "id": 1, "threadId": group, "text": "live?"}))
+        .await;
+    a.recv_type("ack").await;
+    assert_eq!(b.recv_type("message").await["message"]["text"], "live?");
+    b.send(json!({"type": "typing", "id": 2, "threadId": group, "isTyping": true}))
+        .await;
+    let typing = a
+        .recv_where(|f| f["type"] == "typing" || f["type"] == "error")
+        .await;
+    assert_eq!(typing["type"], "typing", "{typing}");
+    assert_eq!(typing["user"]["id"], bob.id);
+    a.send(json!({"type": "typing", "id": 3, "threadId": group, "isTyping": true}))
+        .await;
+    assert_eq!(b.recv_type("typing").await["user"]["id"], alice.id);
+}

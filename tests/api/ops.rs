@@ -318,14 +318,18 @@ async fn cors_is_same_origin_unless_configured() {
 
 #[tokio::test]
 async fn check_reports_what_the_node_runs_on() {
+    // `--check` on a SQLite file in `data_dir`, without Redis
+    let check = |data_dir: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .arg("--check")
+            .env("DATA_DIR", data_dir)
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .output()
+            .unwrap()
+    };
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .arg("--check")
-        .env("DATA_DIR", dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .output()
-        .unwrap();
+    let out = check(dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     // --check changes nothing: pending migrations are counted, not run, no file is created
@@ -338,26 +342,14 @@ async fn check_reports_what_the_node_runs_on() {
         "--check created the database"
     );
     drop(chat_server::db::Db::connect(&dir.path().join("chat.db").to_string_lossy()).unwrap());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .arg("--check")
-        .env("DATA_DIR", dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .output()
-        .unwrap();
+    let out = check(dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(" 0 pending") && !text.contains("0 migrations applied"),
         "{text}"
     );
     let missing = dir.path().join("not-yet");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .arg("--check")
-        .env("DATA_DIR", &missing)
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .output()
-        .unwrap();
+    let out = check(&missing);
     assert!(out.status.success());
     assert!(!missing.exists(), "--check created the data dir");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))

@@ -745,38 +745,7 @@ async fn members_hear_of_adds_removals_leaves_and_renames() {
 #[tokio::test]
 async fn typing_to_future_thread_ids_does_not_stop_their_delivery() {
     let app = spawn_app().await;
-    let alice = app.register("alice_fu").await;
-    let bob = app.register("bobby_fu").await;
-    let eve = app.register("evely_fu").await;
-    let probe = app.direct(&eve, &alice).await;
-    let mut e = app.connect(&eve).await;
-    // the next ids are predictable: a stranger names them before they exist
-    for (i, next) in (probe + 1..=probe + 5).enumerate() {
-        e.send(json!({"type": "typing", "id": i, "threadId": next, "isTyping": true}))
-            .await;
-        let error = e.recv_type("error").await;
-        assert_eq!(error["code"], "NOT_FOUND", "{error}");
-    }
-    let mut a = app.connect(&alice).await;
-    let mut b = app.connect(&bob).await;
-    let group = app.group(&alice, "Fresh", &[&bob]).await;
-    assert!(
-        group > probe && group <= probe + 5,
-        "the probe named {group}"
-    );
-    b.recv_where(|f| f["type"] == "thread" && f["thread"]["id"] == group)
-        .await;
-    a.send(json!({"type": "send", "id": 1, "threadId": group, "text": "live?"}))
-        .await;
-    a.recv_type("ack").await;
-    assert_eq!(b.recv_type("message").await["message"]["text"], "live?");
-    b.send(json!({"type": "typing", "id": 2, "threadId": group, "isTyping": true}))
-        .await;
-    let typing = a
-        .recv_where(|f| f["type"] == "typing" || f["type"] == "error")
-        .await;
-    assert_eq!(typing["type"], "typing", "{typing}");
-    assert_eq!(typing["user"]["id"], bob.id);
+    naming_future_thread_ids_spoils_nothing(&app, &app, &[&app], "fu").await;
 }
 
 #[tokio::test]
