@@ -5,12 +5,23 @@ use diesel::prelude::*;
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use super::schema::{attachments, messages, thread_members, threads, users};
+use super::schema::{attachments, messages, reactions, thread_members, threads, users};
+use crate::domain::feed::Seq;
 use crate::domain::ids::{MessageId, ThreadId, UserId};
 
 /// Times are stored as naive UTC and sent as RFC 3339 with a `Z`.
 pub fn serialize_time<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+pub fn serialize_optional_time<S: Serializer>(
+    t: &Option<NaiveDateTime>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => serialize_time(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 pub fn now() -> NaiveDateTime {
@@ -145,6 +156,10 @@ pub struct MessageRow {
     pub body: Option<String>,
     pub client_msg_id: Option<String>,
     pub created_at: NaiveDateTime,
+    pub edited_at: Option<NaiveDateTime>,
+    pub deleted: bool,
+    pub reply_to_id: Option<MessageId>,
+    pub seq: Seq,
 }
 
 #[derive(Debug, Insertable)]
@@ -154,6 +169,17 @@ pub struct NewMessage<'a> {
     pub sender_id: UserId,
     pub body: Option<&'a str>,
     pub client_msg_id: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub reply_to_id: Option<MessageId>,
+    pub seq: Seq,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = reactions)]
+pub struct NewReaction<'a> {
+    pub message_id: MessageId,
+    pub user_id: UserId,
+    pub emoji: &'a str,
     pub created_at: NaiveDateTime,
 }
 
@@ -195,4 +221,37 @@ pub struct Message {
     #[serde(serialize_with = "serialize_time")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
+    /// The time of the last edit.
+    #[serde(serialize_with = "serialize_optional_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<NaiveDateTime>,
+    /// A tombstone: text, attachments, reactions and replyTo are gone.
+    pub deleted: bool,
+    pub reply_to: Option<ReplyPreview>,
+    pub reactions: Vec<Reaction>,
+    /// The message's position in the change feed, an opaque string.
+    #[schema(value_type = String)]
+    pub seq: Seq,
+}
+
+/// The message a reply answers, as it is when read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyPreview {
+    #[schema(value_type = i64)]
+    pub id: MessageId,
+    pub sender: Sender,
+    /// Its first 200 code points; null once it is deleted.
+    pub text: Option<String>,
+    pub deleted: bool,
+}
+
+/// One emoji on a message: who used it, in the order they did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: usize,
+    #[schema(value_type = Vec<i64>)]
+    pub user_ids: Vec<UserId>,
 }

@@ -42,6 +42,27 @@ diesel::table! {
         body -> Nullable<Text>,
         client_msg_id -> Nullable<Text>,
         created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
+        deleted -> Bool,
+        reply_to_id -> Nullable<BigInt>,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    change_feed (id) {
+        id -> Integer,
+        head -> BigInt,
+    }
+}
+
+diesel::table! {
+    reactions (id) {
+        id -> BigInt,
+        message_id -> BigInt,
+        user_id -> BigInt,
+        emoji -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -61,11 +82,14 @@ diesel::joinable!(thread_members -> users (user_id));
 diesel::joinable!(messages -> threads (thread_id));
 diesel::joinable!(messages -> users (sender_id));
 diesel::joinable!(attachments -> messages (message_id));
+diesel::joinable!(reactions -> messages (message_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     threads,
     thread_members,
     messages,
-    attachments
+    attachments,
+    change_feed,
+    reactions
 );

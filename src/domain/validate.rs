@@ -92,6 +92,20 @@ pub fn message_text(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+pub const MAX_EMOJI_BYTES: usize = 32;
+
+/// A reaction: an emoji sequence or a short name like `:shipit:`, 1-32 bytes, with no
+/// whitespace (Unicode White_Space) or control character.
+pub fn emoji(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > MAX_EMOJI_BYTES {
+        return Err(format!("emoji must be 1-{MAX_EMOJI_BYTES} bytes"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("emoji must not contain whitespace or control characters".into());
+    }
+    Ok(())
+}
+
 pub fn client_msg_id(value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
         return Err("clientMsgId must be 1-128 bytes without control characters".into());

@@ -5,6 +5,7 @@ pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod form;
+pub mod messages;
 pub mod schemas;
 pub mod service;
 pub mod stall;
@@ -136,8 +137,23 @@ pub fn route_table() -> Vec<RouteEntry> {
         (
             "/threads/{id}/messages",
             vec![
-                get(web::route().to(threads::messages)),
-                post(web::route().to(threads::post_message)),
+                get(web::route().to(messages::list)),
+                post(web::route().to(messages::post)),
+            ],
+        ),
+        (
+            "/threads/{id}/messages/{message_id}",
+            vec![
+                get(web::route().to(messages::get)),
+                (Method::PATCH, web::route().to(messages::edit)),
+                (Method::DELETE, web::route().to(messages::delete)),
+            ],
+        ),
+        (
+            "/threads/{id}/messages/{message_id}/reactions/{emoji}",
+            vec![
+                (Method::PUT, web::route().to(messages::add_reaction)),
+                (Method::DELETE, web::route().to(messages::remove_reaction)),
             ],
         ),
         (

@@ -50,6 +50,9 @@ pub struct MessagesResponse {
     pub message: String,
     pub messages: Vec<Message>,
     pub has_more: bool,
+    /// Only for a page `around` a message: newer messages exist after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_more_after: Option<bool>,
 }
 
 /// `POST /threads/{id}/messages`: here `message` is the stored message object itself.
@@ -143,6 +146,16 @@ pub struct RenameThreadRequest {
 pub struct PostMessageRequest {
     text: Option<String>,
     client_msg_id: Option<String>,
+    /// A message of the same thread, not deleted, that this one answers.
+    reply_to: Option<i64>,
     #[schema(value_type = Option<Vec<String>>)]
     attachments: Option<Vec<Vec<u8>>>,
+}
+
+/// `PATCH /threads/{id}/messages/{messageId}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the body for /openapi.json; the handler reads it as a form
+pub struct EditMessageRequest {
+    /// The new text: the same rules as a new message's.
+    text: String,
 }

@@ -1,25 +1,19 @@
-//! Threads, members and messages over HTTP.
+//! Threads and their members over HTTP (their messages: [`super::messages`]).
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::schemas::{
-    AddMemberRequest, CreateThreadRequest, ErrorResponse, MessagesResponse, OkResponse,
-    PostMessageRequest, PostedMessageResponse, RenameThreadRequest, ThreadResponse,
-    ThreadsResponse,
+    AddMemberRequest, CreateThreadRequest, ErrorResponse, OkResponse, RenameThreadRequest,
+    ThreadResponse, ThreadsResponse,
 };
 
-use super::form::{read_form, FileRule};
+use super::form::read_form;
 use super::respond;
-use super::users::int_param;
-use crate::domain::ids::{MessageId, ThreadId, UserId};
+use crate::domain::ids::{ThreadId, UserId};
 use crate::http::error::ApiError;
 use crate::http::extract::AuthUser;
 use crate::http::state::AppState;
-use crate::services::chat::SendInput;
-
-pub const MAX_ATTACHMENTS: usize = 10;
 
 #[utoipa::path(get, path = "/threads", tag = "threads", security(("bearer" = [])), responses((status = 200, body = ThreadsResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse)))]
 pub async fn list(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -80,20 +74,20 @@ pub async fn rename(
 }
 
 /// An id field that may arrive as a JSON number or, from forms, as a string.
-fn id_field(
+pub(super) fn id_field(
     fields: &serde_json::Map<String, Value>,
     name: &str,
-) -> Result<Option<UserId>, ApiError> {
+) -> Result<Option<i64>, ApiError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .map(|id| Some(UserId(id)))
+            .map(Some)
             .ok_or_else(|| ApiError::validation(format!("{name} must be an integer"))),
         Some(Value::String(s)) => s
             .trim()
             .parse()
-            .map(|id| Some(UserId(id)))
+            .map(Some)
             .map_err(|_| ApiError::validation(format!("{name} must be an integer"))),
         Some(_) => Err(ApiError::validation(format!("{name} must be an integer"))),
     }
@@ -108,7 +102,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let form = read_form(&req, payload, &state, &[]).await?;
     let me = auth.user.id;
-    if let Some(user_id) = id_field(&form.fields, "userId")? {
+    if let Some(user_id) = id_field(&form.fields, "userId")?.map(UserId) {
         let (thread, created) = state.chat.open_direct(me, user_id).await?;
         let message = if created {
             "New Thread was created"
@@ -170,6 +164,7 @@ pub async fn add_member(
 ) -> Result<HttpResponse, ApiError> {
     let form = read_form(&req, payload, &state, &[]).await?;
     let user_id = id_field(&form.fields, "userId")?
+        .map(UserId)
         .ok_or_else(|| ApiError::validation("userId is required"))?;
     let thread = state
         .chat
@@ -201,90 +196,6 @@ pub async fn remove_member(
         OkResponse {
             success: true,
             message: "Member removed".into(),
-        },
-    ))
-}
-
-#[derive(Deserialize)]
-pub struct PageQuery {
-    before: Option<String>,
-    after: Option<String>,
-    limit: Option<String>,
-}
-
-#[utoipa::path(get, path = "/threads/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path), ("before" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1-100, default 50")), responses((status = 200, body = MessagesResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse), (status = 429, description = "Too many large reads (history, sync, pages) for this user", body = ErrorResponse)))]
-pub async fn messages(
-    auth: AuthUser,
-    id: web::Path<ThreadId>,
-    query: web::Query<PageQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let before = int_param("before", query.before.as_deref())?.map(MessageId);
-    let after = int_param("after", query.after.as_deref())?.map(MessageId);
-    let limit = int_param("limit", query.limit.as_deref())?;
-    let (messages, has_more) = state
-        .chat
-        .history(auth.user.id, id.into_inner(), before, after, limit)
-        .await?;
-    Ok(respond(
-        StatusCode::OK,
-        MessagesResponse {
-            success: true,
-            message: "Get Messages Successfully".into(),
-            messages,
-            has_more,
-        },
-    ))
-}
-
-/// Stores a message (text and/or files) and delivers it over WebSocket like a `send`.
-/// Answers `{success, message: <the message object>}`: 201 when new, 200 for a repeat.
-#[utoipa::path(post, path = "/threads/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path)), request_body(content((PostMessageRequest = "multipart/form-data"), (PostMessageRequest = "application/json"), (PostMessageRequest = "application/x-www-form-urlencoded"))), responses((status = 201, description = "Stored and delivered", body = PostedMessageResponse), (status = 200, description = "A repeated clientMsgId: the original message", body = PostedMessageResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "Not found", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 429, body = ErrorResponse)))]
-pub async fn post_message(
-    auth: AuthUser,
-    id: web::Path<ThreadId>,
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let thread_id = id.into_inner();
-    state.chat.admit_post(auth.user.id, thread_id).await?;
-    let rule = FileRule {
-        field: "attachments",
-        max_bytes: state.config.max_attachment_bytes,
-        max_count: MAX_ATTACHMENTS,
-    };
-    let form = read_form(&req, payload, &state, &[rule]).await?;
-    let string_field = |name: &str| -> Result<Option<String>, ApiError> {
-        match form.fields.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) if name == "clientMsgId" => Ok(Some(n.to_string())),
-            Some(_) => Err(ApiError::validation(format!("{name} must be a string"))),
-        }
-    };
-    let text = string_field("text")?;
-    let client_msg_id = string_field("clientMsgId")?;
-    // an empty text beside files means "no caption"
-    let text = text.filter(|t| !t.is_empty() || form.files.is_empty());
-    let files = form.files.into_iter().map(|(_, upload)| upload).collect();
-    let input = SendInput {
-        thread_id,
-        text,
-        client_msg_id,
-        files,
-    };
-    let (message, created) = state.chat.send(auth.user.id, input, None).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(respond(
-        status,
-        PostedMessageResponse {
-            success: true,
-            message,
         },
     ))
 }

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::protocol::{self, Request};
+use super::protocol::{self, Request, SyncFrom};
 use super::transport::{Ending, Received, WsSocket};
 use crate::domain::close::Close;
 use crate::domain::error::ErrorCode;
 use crate::http::extract::AuthUser;
 use crate::registry::{ConnHandle, Frame, Next, Outbox, Slot};
 use crate::services::chat::events::{encode, Ack, ServerEvent};
-use crate::services::chat::{Chat, Origin, SendInput};
+use crate::services::chat::{Chat, MessageRef, Origin, SendInput};
 use crate::services::Error;
 
 fn next_conn_id() -> ConnId {
@@ -70,20 +70,54 @@ impl Conn {
         let outcome: Result<(), Error> = match request {
             Request::Send(send) => {
                 metrics::counter!("ws_frames_in_total", "type" => "send").increment(1);
-                let origin = Origin {
-                    user_id: user.id,
-                    conn_id: self.conn_id,
-                    request_id: id.clone(),
-                };
+                let origin = self.origin(&id);
                 let input = SendInput {
                     thread_id: send.thread_id,
                     text: Some(send.text),
                     client_msg_id: send.client_msg_id,
+                    reply_to: send.reply_to,
                     files: Vec::new(),
                 };
                 // the ack is queued by the chat service, in order with the thread's events
                 self.chat
                     .send(user.id, input, Some(origin))
+                    .await
+                    .map(|_| ())
+            }
+            // the ack of a change is queued by the chat service, in order with its events
+            Request::Edit(edit) => {
+                metrics::counter!("ws_frames_in_total", "type" => "edit").increment(1);
+                self.chat
+                    .edit(
+                        user.id,
+                        MessageRef::Visible(edit.message_id),
+                        edit.text,
+                        Some(self.origin(&id)),
+                    )
+                    .await
+                    .map(|_| ())
+            }
+            Request::Delete(delete) => {
+                metrics::counter!("ws_frames_in_total", "type" => "delete").increment(1);
+                self.chat
+                    .delete(
+                        user.id,
+                        MessageRef::Visible(delete.message_id),
+                        Some(self.origin(&id)),
+                    )
+                    .await
+                    .map(|_| ())
+            }
+            Request::React(react) => {
+                metrics::counter!("ws_frames_in_total", "type" => "react").increment(1);
+                self.chat
+                    .react(
+                        user.id,
+                        MessageRef::Visible(react.message_id),
+                        react.emoji,
+                        react.on,
+                        Some(self.origin(&id)),
+                    )
                     .await
                     .map(|_| ())
             }
@@ -116,10 +150,25 @@ impl Conn {
             }
             Request::Sync(sync) => {
                 metrics::counter!("ws_frames_in_total", "type" => "sync").increment(1);
-                self.chat
-                    .sync(user.id, sync.after, sync.limit)
-                    .await
-                    .map(|(messages, has_more)| self.reply_messages(&id, &messages, has_more))
+                match sync.from {
+                    SyncFrom::After(after) => {
+                        self.chat.sync(user.id, after, sync.limit).await.map(
+                            |(messages, has_more)| self.reply_messages(&id, &messages, has_more),
+                        )
+                    }
+                    SyncFrom::Since(since) => {
+                        self.chat.sync_since(user.id, &since, sync.limit).await.map(
+                            |(messages, has_more, cursor)| {
+                                self.reply(&encode(&ServerEvent::Ack(Ack {
+                                    messages: Some(&messages),
+                                    has_more: Some(has_more),
+                                    cursor: Some(cursor),
+                                    ..Ack::empty(&id)
+                                })))
+                            },
+                        )
+                    }
+                }
             }
             Request::Ping => {
                 metrics::counter!("ws_frames_in_total", "type" => "ping").increment(1);
@@ -129,6 +178,14 @@ impl Conn {
         };
         if let Err(err) = outcome {
             self.reply(&chat_error_frame(&id, &err));
+        }
+    }
+
+    fn origin(&self, id: &Value) -> Origin {
+        Origin {
+            user_id: self.auth.user.id,
+            conn_id: self.conn_id,
+            request_id: id.clone(),
         }
     }
 
@@ -171,10 +228,16 @@ pub async fn run(
     // first frame and a user with many online contacts cannot overflow their own queue. The big
     // one-off futures are boxed: the task's own state is held for the socket's whole life.
     let online_contacts = Box::pin(chat.connected(user_id, handle.clone())).await;
+    // read after registering: what changes later arrives live, or by a sync from here
+    let cursor = Box::pin(chat.feed_cursor()).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no feed cursor for ready; handing out the start");
+        crate::domain::feed::Seq::START
+    });
     socket.send_text(
         encode(&ServerEvent::Ready {
             user: &auth.user,
             connection_id: &connection_id,
+            cursor,
         })
         .as_bytes(),
     );

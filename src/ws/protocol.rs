@@ -14,6 +14,29 @@ pub struct SendRequest {
     pub text: String,
     #[serde(default)]
     pub client_msg_id: Option<String>,
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EditRequest {
+    pub message_id: MessageId,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteRequest {
+    pub message_id: MessageId,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactRequest {
+    pub message_id: MessageId,
+    pub emoji: String,
+    pub on: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,15 +65,55 @@ pub struct HistoryRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SyncRequest {
-    pub after: MessageId,
+struct SyncFields {
     #[serde(default)]
+    after: Option<MessageId>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// Where a sync starts: after a message id, or after a change cursor.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SyncFrom {
+    After(MessageId),
+    Since(String),
+}
+
+#[derive(Debug)]
+pub struct SyncRequest {
+    pub from: SyncFrom,
     pub limit: Option<i64>,
+}
+
+impl TryFrom<SyncFields> for SyncRequest {
+    type Error = Refusal;
+
+    fn try_from(fields: SyncFields) -> Result<Self, Refusal> {
+        let from = match (fields.after, fields.since) {
+            (Some(after), None) => SyncFrom::After(after),
+            (None, Some(since)) => SyncFrom::Since(since),
+            _ => {
+                return Err(refuse(
+                    ErrorCode::Validation,
+                    "sync takes either after (a message id) or since (a cursor)",
+                ))
+            }
+        };
+        Ok(SyncRequest {
+            from,
+            limit: fields.limit,
+        })
+    }
 }
 
 #[derive(Debug)]
 pub enum Request {
     Send(SendRequest),
+    Edit(EditRequest),
+    Delete(DeleteRequest),
+    React(ReactRequest),
     Typing(TypingRequest),
     Read(ReadRequest),
     History(HistoryRequest),
@@ -139,7 +202,12 @@ pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
         "typing" => fields(object, "typing").map(Request::Typing),
         "read" => fields(object, "read").map(Request::Read),
         "history" => fields(object, "history").map(Request::History),
-        "sync" => fields(object, "sync").map(Request::Sync),
+        "edit" => fields(object, "edit").map(Request::Edit),
+        "delete" => fields(object, "delete").map(Request::Delete),
+        "react" => fields(object, "react").map(Request::React),
+        "sync" => fields::<SyncFields>(object, "sync")
+            .and_then(SyncRequest::try_from)
+            .map(Request::Sync),
         "ping" => Ok(Request::Ping),
         other => Err(refuse(
             ErrorCode::UnknownType,
@@ -165,6 +233,52 @@ mod tests {
         let (_, res) = parse(r#"{"type":5}"#);
         assert_eq!(res.err().map(|r| r.code), Some("VALIDATION"));
     }
+
+    #[test]
+    fn sync_takes_after_or_since_but_not_both() {
+        let from = |text: &str| match parse(text).1 {
+            Ok(Request::Sync(sync)) => Ok(sync.from),
+            Ok(_) => Err("not parsed as a sync"),
+            Err(refusal) => Err(refusal.code),
+        };
+        assert_eq!(
+            from(r#"{"type":"sync","after":5}"#),
+            Ok(SyncFrom::After(MessageId(5)))
+        );
+        assert_eq!(
+            from(r#"{"type":"sync","since":""}"#),
+            Ok(SyncFrom::Since(String::new()))
+        );
+        assert_eq!(
+            from(r#"{"type":"sync","after":5,"since":"7"}"#),
+            Err("VALIDATION")
+        );
+        assert_eq!(from(r#"{"type":"sync"}"#), Err("VALIDATION"));
+        assert_eq!(from(r#"{"type":"sync","since":7}"#), Err("VALIDATION"));
+    }
+
+    #[test]
+    fn lifecycle_requests_need_their_fields() {
+        let code = |text: &str| parse(text).1.err().map(|r| r.code);
+        assert_eq!(code(r#"{"type":"edit","messageId":1,"text":"x"}"#), None);
+        assert_eq!(code(r#"{"type":"edit","messageId":1}"#), Some("VALIDATION"));
+        assert_eq!(
+            code(r#"{"type":"delete","messageId":"1"}"#),
+            Some("VALIDATION")
+        );
+        assert_eq!(
+            code(r#"{"type":"react","messageId":1,"emoji":"x","on":true}"#),
+            None
+        );
+        assert_eq!(
+            code(r#"{"type":"react","messageId":1,"emoji":"x"}"#),
+            Some("VALIDATION")
+        );
+        assert_eq!(
+            code(r#"{"type":"send","threadId":1,"text":"x","replyTo":"a"}"#),
+            Some("VALIDATION")
+        );
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +300,9 @@ mod fuzz {
                 Just("read"),
                 Just("history"),
                 Just("sync"),
+                Just("edit"),
+                Just("delete"),
+                Just("react"),
                 Just("ping")
             ]
             .prop_map(Value::from),
@@ -200,6 +317,11 @@ mod fuzz {
                         Just("threadId".to_owned()),
                         Just("text".to_owned()),
                         Just("after".to_owned()),
+                        Just("since".to_owned()),
+                        Just("messageId".to_owned()),
+                        Just("emoji".to_owned()),
+                        Just("on".to_owned()),
+                        Just("replyTo".to_owned()),
                         Just("limit".to_owned()),
                         "[a-zA-Z]{1,8}"
                     ],

@@ -4,10 +4,12 @@
 
 mod auth;
 mod auth_hard;
+mod catchup;
 mod cluster;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod lifecycle;
 mod ops;
 mod threads;
 mod uploads;

@@ -1,4 +1,6 @@
-//! Messages: the group commit's batch insert, full message objects, history, sync, read marks.
+//! Reading messages: full message objects (sender, attachments, reply preview, reactions),
+//! history pages, one message, the page around one, both kinds of sync, and read marks.
+//! Every write to a message is in [`super::changes`].
 
 use std::collections::HashMap;
 
@@ -7,131 +9,11 @@ use diesel::prelude::*;
 use super::threads::membership;
 use super::Result;
 use crate::db::models::*;
-use crate::db::schema::{attachments, messages, thread_members, threads, users};
+use crate::db::schema::{attachments, change_feed, messages, reactions, thread_members, users};
 use crate::db::DbConn;
-use crate::db::DbError;
+use crate::domain::feed::Seq;
 use crate::domain::ids::{MessageId, ThreadId, UserId};
-use crate::{with_conn, write_tx};
-
-pub struct NewMessageInput {
-    pub thread_id: ThreadId,
-    pub sender_id: UserId,
-    pub text: Option<String>,
-    pub client_msg_id: Option<String>,
-    /// (url, name, content type, size) of files already stored on disk.
-    pub attachments: Vec<(String, String, String, i64)>,
-}
-
-pub enum InsertOutcome {
-    Created(Message),
-    /// The same (thread, sender, clientMsgId) was stored before: the original.
-    Existing(Message),
-    NotMember,
-}
-
-/// Stores a batch of messages in one transaction (one commit, one fsync: group commit), in
-/// order. Each message is stored inside its own savepoint, so one that fails (a retry racing
-/// its original) is answered on its own without undoing the others.
-pub fn insert_messages(
-    conn: &mut DbConn,
-    inputs: &[NewMessageInput],
-) -> Result<Vec<Result<InsertOutcome>>> {
-    enum Step {
-        Created(MessageId),
-        Existing(MessageId),
-        NotMember,
-    }
-    let find_existing = |conn: &mut DbConn, input: &NewMessageInput| -> Result<Option<MessageId>> {
-        let Some(cmid) = input.client_msg_id.as_deref() else {
-            return Ok(None);
-        };
-        Ok(with_conn!(conn, c => messages::table
-            .filter(messages::thread_id.eq(input.thread_id))
-            .filter(messages::sender_id.eq(input.sender_id))
-            .filter(messages::client_msg_id.eq(cmid))
-            .select(messages::id)
-            .first(c)
-            .optional())?)
-    };
-    // retries of messages already stored are answered without writing
-    let mut existing = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        existing.push(find_existing(conn, input)?);
-    }
-    let steps: Vec<std::result::Result<Step, diesel::result::Error>> = write_tx!(conn, c => {
-        let mut steps = Vec::with_capacity(inputs.len());
-        for (input, existing) in inputs.iter().zip(&existing) {
-            if let Some(id) = existing {
-                steps.push(Ok(Step::Existing(*id)));
-                continue;
-            }
-            steps.push(c.transaction(|c| {
-                let member = thread_members::table
-                    .find((input.thread_id, input.sender_id))
-                    .count()
-                    .get_result::<i64>(c)?;
-                if member == 0 {
-                    return Ok(Step::NotMember);
-                }
-                let now = now();
-                let id: MessageId = diesel::insert_into(messages::table)
-                    .values(NewMessage {
-                        thread_id: input.thread_id,
-                        sender_id: input.sender_id,
-                        body: input.text.as_deref(),
-                        client_msg_id: input.client_msg_id.as_deref(),
-                        created_at: now,
-                    })
-                    .returning(messages::id)
-                    .get_result(c)?;
-                if !input.attachments.is_empty() {
-                    let rows: Vec<NewAttachment> = input
-                        .attachments
-                        .iter()
-                        .map(|(url, name, content_type, size)| NewAttachment {
-                            message_id: id,
-                            url: url.clone(),
-                            name: name.clone(),
-                            content_type: content_type.clone(),
-                            size: *size,
-                        })
-                        .collect();
-                    diesel::insert_into(attachments::table).values(&rows).execute(c)?;
-                }
-                diesel::update(threads::table.find(input.thread_id))
-                    .set((threads::last_message_id.eq(id), threads::updated_at.eq(now)))
-                    .execute(c)?;
-                Ok::<_, diesel::result::Error>(Step::Created(id))
-            }));
-        }
-        Ok::<_, diesel::result::Error>(steps)
-    })
-    .map_err(DbError::from)?;
-    let mut outcomes = Vec::with_capacity(inputs.len());
-    for (input, step) in inputs.iter().zip(steps) {
-        let step = match step.map_err(DbError::from) {
-            // A concurrent retry with the same clientMsgId won the race: answer with its message.
-            Err(e) if e.is_unique_violation() => match find_existing(conn, input)? {
-                Some(id) => Ok(Step::Existing(id)),
-                None => Err(e),
-            },
-            other => other,
-        };
-        outcomes.push(match step {
-            Ok(Step::Created(id)) => load_one(conn, id).map(InsertOutcome::Created),
-            Ok(Step::Existing(id)) => load_one(conn, id).map(InsertOutcome::Existing),
-            Ok(Step::NotMember) => Ok(InsertOutcome::NotMember),
-            Err(e) => Err(e),
-        });
-    }
-    Ok(outcomes)
-}
-
-fn load_one(conn: &mut DbConn, id: MessageId) -> Result<Message> {
-    load_messages(conn, &[id])?
-        .pop()
-        .ok_or(DbError::Query(diesel::result::Error::NotFound))
-}
+use crate::with_conn;
 
 /// Full message objects (sender and attachments) for the given ids, ascending.
 pub fn load_messages(conn: &mut DbConn, ids: &[MessageId]) -> Result<Vec<Message>> {
@@ -144,9 +26,14 @@ pub fn load_messages(conn: &mut DbConn, ids: &[MessageId]) -> Result<Vec<Message
     assemble(conn, rows)
 }
 
+/// Replies show this much of the message they answer.
+const REPLY_PREVIEW_CHARS: usize = 200;
+
 fn assemble(conn: &mut DbConn, rows: Vec<(MessageRow, Sender)>) -> Result<Vec<Message>> {
     let ids: Vec<MessageId> = rows.iter().map(|(m, _)| m.id).collect();
     let mut files: HashMap<MessageId, Vec<Attachment>> = HashMap::new();
+    let mut reacted: HashMap<MessageId, Vec<Reaction>> = HashMap::new();
+    let mut previews: HashMap<MessageId, ReplyPreview> = HashMap::new();
     if !ids.is_empty() {
         let found: Vec<Attachment> = with_conn!(conn, c => attachments::table
             .filter(attachments::message_id.eq_any(&ids))
@@ -156,19 +43,129 @@ fn assemble(conn: &mut DbConn, rows: Vec<(MessageRow, Sender)>) -> Result<Vec<Me
         for a in found {
             files.entry(a.message_id).or_default().push(a);
         }
+        let found: Vec<(MessageId, String, UserId)> = with_conn!(conn, c => reactions::table
+            .filter(reactions::message_id.eq_any(&ids))
+            .order(reactions::id.asc())
+            .select((reactions::message_id, reactions::emoji, reactions::user_id))
+            .load(c))?;
+        for (message_id, emoji, user_id) in found {
+            // rows come in reaction order: an emoji's first row is its first use
+            let entries = reacted.entry(message_id).or_default();
+            match entries.iter_mut().find(|r| r.emoji == emoji) {
+                Some(entry) => entry.user_ids.push(user_id),
+                None => entries.push(Reaction {
+                    emoji,
+                    count: 0,
+                    user_ids: vec![user_id],
+                }),
+            }
+        }
+        for entry in reacted.values_mut().flatten() {
+            entry.count = entry.user_ids.len();
+        }
+        let answered: Vec<MessageId> = rows.iter().filter_map(|(m, _)| m.reply_to_id).collect();
+        if !answered.is_empty() {
+            let found: Vec<(MessageId, Option<String>, bool, Sender)> = with_conn!(conn, c => messages::table
+                .inner_join(users::table)
+                .filter(messages::id.eq_any(&answered))
+                .select((messages::id, messages::body, messages::deleted, Sender::as_select()))
+                .load(c))?;
+            for (id, body, deleted, sender) in found {
+                let text = body.map(|t| match t.char_indices().nth(REPLY_PREVIEW_CHARS) {
+                    Some((cut, _)) => t[..cut].to_owned(),
+                    None => t,
+                });
+                previews.insert(
+                    id,
+                    ReplyPreview {
+                        id,
+                        sender,
+                        text,
+                        deleted,
+                    },
+                );
+            }
+        }
     }
     Ok(rows
         .into_iter()
         .map(|(m, sender)| Message {
             attachments: files.remove(&m.id).unwrap_or_default(),
+            reactions: reacted.remove(&m.id).unwrap_or_default(),
+            reply_to: m.reply_to_id.and_then(|id| previews.get(&id).cloned()),
             id: m.id,
             thread_id: m.thread_id,
             sender,
             text: m.body,
             client_msg_id: m.client_msg_id,
             created_at: m.created_at,
+            edited_at: m.edited_at,
+            deleted: m.deleted,
+            seq: m.seq,
         })
         .collect())
+}
+
+/// One message of a thread.
+pub fn message_in_thread(
+    conn: &mut DbConn,
+    thread_id: ThreadId,
+    message_id: MessageId,
+) -> Result<Option<Message>> {
+    let rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
+        .inner_join(users::table)
+        .filter(messages::id.eq(message_id))
+        .filter(messages::thread_id.eq(thread_id))
+        .select((MessageRow::as_select(), Sender::as_select()))
+        .load(c))?;
+    Ok(assemble(conn, rows)?.pop())
+}
+
+pub struct AroundPage {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+    pub has_more_after: bool,
+}
+
+/// Up to `limit / 2` messages before `message_id`, the message, and the rest of `limit` after
+/// it, ascending; `None` when the message is not in the thread.
+pub fn around(
+    conn: &mut DbConn,
+    thread_id: ThreadId,
+    message_id: MessageId,
+    limit: i64,
+) -> Result<Option<AroundPage>> {
+    let exists: i64 = with_conn!(conn, c => messages::table
+        .filter(messages::id.eq(message_id))
+        .filter(messages::thread_id.eq(thread_id))
+        .count()
+        .get_result(c))?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    let before_count = limit / 2;
+    let after_count = limit - before_count - 1;
+    let (older, has_more) = if before_count > 0 {
+        history(conn, thread_id, Some(message_id), None, before_count)?
+    } else {
+        let (older, _) = history(conn, thread_id, Some(message_id), None, 1)?;
+        (Vec::new(), !older.is_empty())
+    };
+    let (newer, has_more_after) = history(
+        conn,
+        thread_id,
+        None,
+        Some(MessageId(message_id.0 - 1)),
+        after_count + 1,
+    )?;
+    // `newer` starts with the message itself
+    let mut messages = older;
+    messages.extend(newer);
+    Ok(Some(AroundPage {
+        messages,
+        has_more,
+        has_more_after,
+    }))
 }
 
 /// A page of a thread's messages, ascending. Without `after`: the newest page (before `before`).
@@ -228,6 +225,88 @@ pub fn sync(
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     Ok((assemble(conn, rows)?, has_more))
+}
+
+/// The feed's head as this connection sees it now: a safe resume point (see
+/// [`super::changes`]).
+pub fn feed_head(conn: &mut DbConn) -> Result<Seq> {
+    Ok(with_conn!(conn, c => change_feed::table
+        .find(1)
+        .select(change_feed::head)
+        .first::<i64>(c)
+        .map(Seq))?)
+}
+
+pub enum SincePage {
+    Page {
+        messages: Vec<Message>,
+        has_more: bool,
+        cursor: Seq,
+    },
+    /// A cursor beyond the head: not one this server handed out.
+    UnknownCursor,
+}
+
+/// The current state of every message of the user's threads changed after `since`, in change
+/// order. The head and the page are read in one snapshot, so a page that is not full ends at
+/// the head: the next sync goes on from there, past the changes of threads not the user's.
+pub fn sync_since(conn: &mut DbConn, user_id: UserId, since: Seq, limit: i64) -> Result<SincePage> {
+    type Snapshot = Option<(Seq, Vec<(MessageRow, Sender)>)>;
+    macro_rules! read {
+        ($c:ident) => {{
+            let head = change_feed::table
+                .find(1)
+                .select(change_feed::head)
+                .first::<i64>($c)
+                .map(Seq)?;
+            if since > head {
+                return Ok(None);
+            }
+            let rows = messages::table
+                .inner_join(users::table)
+                .filter(messages::seq.gt(since))
+                .filter(
+                    messages::thread_id.eq_any(
+                        thread_members::table
+                            .filter(thread_members::user_id.eq(user_id))
+                            .select(thread_members::thread_id),
+                    ),
+                )
+                .order(messages::seq.asc())
+                .limit(limit + 1)
+                .select((MessageRow::as_select(), Sender::as_select()))
+                .load($c)?;
+            Ok(Some((head, rows)))
+        }};
+    }
+    let snapshot: std::result::Result<Snapshot, diesel::result::Error> = match conn {
+        // a deferred read transaction: one WAL snapshot from its first read to its end
+        DbConn::Sqlite(pooled) => {
+            let c: &mut diesel::sqlite::SqliteConnection = &mut *pooled;
+            c.transaction(|c| read!(c))
+        }
+        DbConn::Pg(pooled) => {
+            let c: &mut diesel::pg::PgConnection = &mut *pooled;
+            c.build_transaction()
+                .repeatable_read()
+                .read_only()
+                .run(|c| read!(c))
+        }
+    };
+    let Some((head, mut rows)) = snapshot? else {
+        return Ok(SincePage::UnknownCursor);
+    };
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let cursor = match (has_more, rows.last()) {
+        (true, Some((last, _))) => last.seq,
+        _ => head,
+    };
+    Ok(SincePage::Page {
+        messages: assemble(conn, rows)?,
+        has_more,
+        cursor,
+    })
 }
 
 pub enum ReadOutcome {

@@ -2,12 +2,14 @@
 //! [`write_tx!`]), one file per table family. An atomic unit of work is one function here,
 //! one transaction on both backends.
 
+mod changes;
 mod members;
 mod messages;
 mod threads;
 mod uploads;
 mod users;
 
+pub use changes::*;
 pub use members::*;
 pub use messages::*;
 pub use threads::*;

@@ -156,7 +156,8 @@ pub fn member_read_states(
             messages::table.on(messages::thread_id
                 .eq(thread_members::thread_id)
                 .and(messages::id.gt(thread_members::last_read_message_id))
-                .and(messages::sender_id.ne(thread_members::user_id))),
+                .and(messages::sender_id.ne(thread_members::user_id))
+                .and(messages::deleted.eq(false))),
         )
         .filter(thread_members::thread_id.eq(thread_id))
         .group_by((thread_members::user_id, thread_members::last_read_message_id))
@@ -201,6 +202,7 @@ pub fn thread_view(
         .filter(messages::thread_id.eq(row.id))
         .filter(messages::id.gt(last_read))
         .filter(messages::sender_id.ne(viewer))
+        .filter(messages::deleted.eq(false))
         .count()
         .get_result(c))?;
     Ok(Thread {

@@ -1,5 +1,6 @@
 //! Every frame the server sends over a WebSocket, serialized once and shared by all recipients.
 
+use crate::domain::feed::Seq;
 use crate::domain::ids::{MessageId, ThreadId, UserId};
 use serde::Serialize;
 use serde_json::Value;
@@ -19,8 +20,14 @@ pub enum ServerEvent<'a> {
     Ready {
         user: &'a User,
         connection_id: &'a str,
+        /// A resume point as of the moment the connection opened.
+        cursor: Seq,
     },
     Message {
+        message: &'a Message,
+    },
+    /// A message was edited, deleted or reacted to: the whole message as it now is.
+    MessageUpdated {
         message: &'a Message,
     },
     #[serde(rename_all = "camelCase")]
@@ -77,6 +84,9 @@ pub struct Ack<'a> {
     pub messages: Option<&'a [Message]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_more: Option<bool>,
+    /// `sync {since}`: where the next sync goes on from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Seq>,
 }
 
 impl<'a> Ack<'a> {
@@ -86,6 +96,7 @@ impl<'a> Ack<'a> {
             message: None,
             messages: None,
             has_more: None,
+            cursor: None,
         }
     }
 }

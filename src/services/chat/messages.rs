@@ -1,88 +1,24 @@
-//! Messages: `send` through the group commit (ordered per thread, one transaction per batch,
-//! attachment files kept or deleted with the outcome), `history` and `sync`.
+//! Messages: `send` through the group commit ([`super::commit`]: ordered per thread, one
+//! transaction per batch, attachment files kept or deleted with the outcome), `history` and
+//! `sync {after}`.
 
 use crate::db::models::Message;
-use crate::db::queries::{self, InsertOutcome, NewMessageInput};
-use crate::db::DbError;
+use crate::db::queries::{self, Change, ChangeOutcome, NewMessageInput};
 use crate::domain::ids::{MessageId, ThreadId, UserId};
 use crate::domain::validate;
-use crate::registry::Skip;
 use crate::storage::{attachment_extension, sniff_image, Kind, StoredFile, TempUpload};
 
-use super::events::{encode, Ack, ServerEvent};
+use super::lifecycle::refusal_error;
 use super::{Chat, Error, Origin, Result};
 
 pub struct SendInput {
     pub thread_id: ThreadId,
     pub text: Option<String>,
     pub client_msg_id: Option<String>,
+    /// The message of the same thread this one answers.
+    pub reply_to: Option<MessageId>,
     /// Attachments as received; stored under random names once the send is admitted.
     pub files: Vec<TempUpload>,
-}
-
-/// Commit queues that order the messages of one thread; unrelated threads rarely share one.
-pub(super) const THREAD_LOCK_STRIPES: usize = 1024;
-
-/// A `send` waiting for its group commit.
-pub(super) struct PendingSend {
-    input: NewMessageInput,
-    /// The files of `input.attachments`: the committer keeps or deletes them by the outcome.
-    files: Vec<StoredFile>,
-    origin: Option<Origin>,
-    done: tokio::sync::oneshot::Sender<Result<InsertOutcome>>,
-}
-
-/// The sends of a stripe of threads waiting to be stored, and whether a committer is at work.
-#[derive(Default)]
-pub(super) struct CommitQueue {
-    pending: Vec<PendingSend>,
-    committing: bool,
-}
-
-/// Keeps the files of the messages the batch stored and deletes the others. When an outcome is
-/// unknown (the commit or a later read failed), the database says which rows exist; when it
-/// cannot say, the files stay, for the start-up sweep to judge.
-pub(super) fn settle_files(
-    conn: &mut crate::db::DbConn,
-    outcomes: &std::result::Result<Vec<std::result::Result<InsertOutcome, DbError>>, DbError>,
-    files: Vec<Vec<StoredFile>>,
-) {
-    let stored: Vec<Option<bool>> = match outcomes {
-        Ok(outcomes) => outcomes
-            .iter()
-            .map(|outcome| match outcome {
-                Ok(InsertOutcome::Created(_)) => Some(true),
-                // nothing of this send was written: a retry's original, or no member
-                Ok(InsertOutcome::Existing(_) | InsertOutcome::NotMember) => Some(false),
-                Err(_) => None,
-            })
-            .collect(),
-        Err(_) => vec![None; files.len()],
-    };
-    for (stored, files) in stored.into_iter().zip(files) {
-        if files.is_empty() {
-            continue;
-        }
-        let keep: Vec<bool> = match stored {
-            Some(stored) => vec![stored; files.len()],
-            None => {
-                let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
-                match queries::referenced_upload_urls(conn, &urls) {
-                    Ok(found) => urls.iter().map(|u| found.contains(u)).collect(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot tell whether attachments were stored; keeping them");
-                        vec![true; files.len()]
-                    }
-                }
-            }
-        };
-        for (file, keep) in files.into_iter().zip(keep) {
-            if keep {
-                file.keep();
-            }
-            // dropped otherwise, which deletes it
-        }
-    }
 }
 
 impl Chat {
@@ -158,6 +94,7 @@ impl Chat {
             sender_id,
             text: input.text,
             client_msg_id: input.client_msg_id,
+            reply_to: input.reply_to,
             attachments: files
                 .iter()
                 .map(|f| {
@@ -170,142 +107,18 @@ impl Chat {
                 })
                 .collect(),
         };
-        let (done, stored) = tokio::sync::oneshot::channel();
-        // From here the files follow the commit, not this future: a handler dropped mid-commit
-        // (a client reset) must not delete what the committer goes on to store.
-        self.enqueue_send(PendingSend {
-            input: db_input,
-            files,
-            origin,
-            done,
-        });
-        let outcome = stored
-            .await
-            .map_err(|_| DbError::Batch("the commit of this message was abandoned".into()))??;
-        let (message, created) = match outcome {
-            InsertOutcome::Created(m) => (m, true),
-            InsertOutcome::Existing(m) => (m, false),
-            InsertOutcome::NotMember => return Err(self.not_member_or_missing(thread_id).await),
+        let (message, created) = match self.commit(Change::Send(db_input), files, origin).await? {
+            ChangeOutcome::Created(m) => (m, true),
+            ChangeOutcome::Existing(m) => (m, false),
+            ChangeOutcome::NotMember => return Err(self.not_member_or_missing(thread_id).await),
+            ChangeOutcome::Refused(refusal) => return Err(refusal_error(refusal)),
+            ChangeOutcome::Changed { .. } | ChangeOutcome::Unchanged(_) => {
+                return Err(Error::Internal(
+                    "a send was stored as another change".into(),
+                ))
+            }
         };
         Ok((message, created))
-    }
-
-    /// Group commit: sends to threads of one stripe queue up while a committer task stores
-    /// them, and the next batch is everything that queued meanwhile, stored in one transaction.
-    /// One committer per stripe at a time is what orders a thread's messages: ids, acks and
-    /// fan-out all follow the queue. The committer is a task of its own, so a sender that goes
-    /// away mid-commit (a closed HTTP request) cannot strand the others.
-    pub(super) fn enqueue_send(&self, send: PendingSend) {
-        let stripe = (send.input.thread_id.0.unsigned_abs() as usize) % THREAD_LOCK_STRIPES;
-        let start_committer = {
-            let mut queue = self.commit_queue(stripe);
-            queue.pending.push(send);
-            !std::mem::replace(&mut queue.committing, true)
-        };
-        if start_committer {
-            let chat = self.clone();
-            tokio::spawn(async move { chat.commit_loop(stripe).await });
-        }
-    }
-
-    pub(super) fn commit_queue(&self, stripe: usize) -> std::sync::MutexGuard<'_, CommitQueue> {
-        self.inner.commit_queues[stripe]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(super) async fn commit_loop(&self, stripe: usize) {
-        loop {
-            let batch = {
-                let mut queue = self.commit_queue(stripe);
-                if queue.pending.is_empty() {
-                    queue.committing = false;
-                    return;
-                }
-                std::mem::take(&mut queue.pending)
-            };
-            self.commit_batch(batch).await;
-        }
-    }
-
-    /// Stores a batch, then acks and fans out each message in order before answering its sender.
-    pub(super) async fn commit_batch(&self, batch: Vec<PendingSend>) {
-        let mut inputs = Vec::with_capacity(batch.len());
-        let mut files = Vec::with_capacity(batch.len());
-        let mut waiting = Vec::with_capacity(batch.len());
-        for send in batch {
-            inputs.push(send.input);
-            files.push(send.files);
-            waiting.push((send.origin, send.done));
-        }
-        metrics::histogram!("message_commit_batch_size").record(inputs.len() as f64);
-        // The files are settled in the same blocking task as the transaction: once started it
-        // runs to its end whatever happens to the futures awaiting it.
-        let outcomes = match self
-            .db()
-            .run(move |c| {
-                let outcomes = queries::insert_messages(c, &inputs);
-                settle_files(c, &outcomes, files);
-                outcomes
-            })
-            .await
-        {
-            Ok(outcomes) => outcomes,
-            Err(e) => {
-                tracing::error!(error = %e, "storing a batch of messages failed");
-                for (_, done) in waiting {
-                    let _ = done.send(Err(DbError::Batch(e.to_string()).into()));
-                }
-                return;
-            }
-        };
-        for ((origin, done), outcome) in waiting.into_iter().zip(outcomes) {
-            if let Ok(InsertOutcome::Created(message) | InsertOutcome::Existing(message)) = &outcome
-            {
-                self.announce_stored(
-                    message,
-                    matches!(outcome, Ok(InsertOutcome::Created(_))),
-                    origin.as_ref(),
-                )
-                .await;
-            }
-            let _ = done.send(outcome.map_err(Error::from));
-        }
-    }
-
-    /// The ack to the sender's connection, then (for a new message) the message to every member.
-    pub(super) async fn announce_stored(
-        &self,
-        message: &Message,
-        created: bool,
-        origin: Option<&Origin>,
-    ) {
-        if let Some(origin) = origin {
-            self.reply(
-                origin,
-                &encode(&ServerEvent::Ack(Ack {
-                    message: Some(message),
-                    ..Ack::empty(&origin.request_id)
-                })),
-            );
-        }
-        if !created {
-            return;
-        }
-        metrics::counter!("messages_stored_total").increment(1);
-        let members = match self.member_ids(message.thread_id).await {
-            Ok(members) => members,
-            Err(e) => {
-                tracing::error!(error = %e, "could not load the members of a thread");
-                return;
-            }
-        };
-        let frame = encode(&ServerEvent::Message { message });
-        let skip = Skip {
-            user: None,
-            conn: origin.map(|o| o.conn_id),
-        };
-        self.emit_to_thread(message.thread_id, &members, &frame, skip);
     }
 }
 
@@ -351,6 +164,3 @@ impl Chat {
             .await?)
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,7 +1,9 @@
 //! The chat service both faces (HTTP and WebSocket) call. Knows no actix types.
 //!
 //! One file per concern, each an `impl Chat` block: `threads` (threads, members, names),
-//! `messages` (send, the group commit, history and sync), `activity` (typing, read marks),
+//! `commit` (the group commit every change to messages goes through), `messages` (send,
+//! history, `sync {after}`), `lifecycle` (edit, delete, react, one message, `around`,
+//! `sync {since}`), `activity` (typing, read marks),
 //! `presence`, `members` (the member cache every fan-out reads), `relay_hooks` (events
 //! from other nodes); [`events`] are the frames they send. This file holds the service's state
 //! and the fan-out helpers they share.
@@ -12,13 +14,16 @@
 //! that every connection sees a thread's messages in id order.
 
 mod activity;
+mod commit;
 pub mod events;
+mod lifecycle;
 mod members;
 mod messages;
 mod presence;
 mod relay_hooks;
 mod threads;
 
+pub use lifecycle::MessageRef;
 pub use messages::SendInput;
 
 use crate::domain::ids::{ConnId, ThreadId, UserId};
@@ -33,8 +38,8 @@ use crate::relay::{Envelope, RedisRelay, Target};
 use crate::services::{Error, Result};
 use crate::storage::Storage;
 
+use commit::{CommitQueue, THREAD_LOCK_STRIPES};
 use members::MemberCache;
-use messages::{CommitQueue, THREAD_LOCK_STRIPES};
 
 /// Which connection asked, so that its reply is queued in order with the events it causes.
 #[derive(Debug, Clone)]

@@ -10,8 +10,10 @@ use super::*;
 use crate::db::models::NewUser;
 use crate::db::Db;
 use crate::domain::ids::ConnId;
+use crate::domain::ids::{MessageId, ThreadId, UserId};
 use crate::limits::Limits;
 use crate::registry::{ConnHandle, Outbox, Registry};
+use crate::services::chat::{Chat, SendInput};
 
 /// A chat service on a fresh database: a SQLite file in a temp dir, or a fresh PostgreSQL
 /// database when `CHAT_TEST_PG_URL` is set (as the integration suite does).
@@ -184,7 +186,10 @@ pub(super) async fn queued(chat: &Chat, stripe: usize, count: usize) -> Vec<Opti
                     return queue
                         .pending
                         .iter()
-                        .map(|p| p.input.client_msg_id.clone())
+                        .map(|p| match &p.change {
+                            Change::Send(input) => input.client_msg_id.clone(),
+                            _ => None,
+                        })
                         .collect::<Vec<_>>();
                 }
             }
@@ -208,6 +213,7 @@ pub(super) fn text(thread_id: ThreadId, text: &str, client_msg_id: Option<&str>)
         thread_id,
         text: Some(text.into()),
         client_msg_id: client_msg_id.map(str::to_owned),
+        reply_to: None,
         files: Vec::new(),
     }
 }

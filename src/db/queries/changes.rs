@@ -1,0 +1,502 @@
+//! Every write to messages: new messages, edits, deletes and reactions, stored a batch at a time
+//! (one transaction, one commit: group commit), each change inside its own savepoint so that one
+//! refused or failed change is answered on its own without undoing the others.
+//!
+//! The change feed: each transaction first moves the one-row `change_feed` head forward and
+//! takes the positions it hands its changes (`seq`) from below the new head. That update holds
+//! the row's lock until commit (on SQLite, `BEGIN IMMEDIATE` already holds the database's), so
+//! these transactions commit one after another in the order they took positions, and message
+//! ids (taken after the head, in the same transaction) follow the same order. A reader that sees
+//! the head at H therefore sees every change at or below H, and every change it cannot see yet
+//! will land above H: H is a safe cursor, and the highest message id it sees is a safe `after`.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::messages::load_messages;
+use super::Result;
+use crate::db::models::*;
+use crate::db::schema::{attachments, change_feed, messages, reactions, thread_members, threads};
+use crate::db::DbConn;
+use crate::db::DbError;
+use crate::domain::feed::Seq;
+use crate::domain::ids::{MessageId, ThreadId, UserId};
+use crate::{with_conn, write_tx};
+
+/// At most this many distinct emoji on one message.
+pub const MAX_DISTINCT_EMOJI: usize = 50;
+
+pub struct NewMessageInput {
+    pub thread_id: ThreadId,
+    pub sender_id: UserId,
+    pub text: Option<String>,
+    pub client_msg_id: Option<String>,
+    pub reply_to: Option<MessageId>,
+    /// (url, name, content type, size) of files already stored on disk.
+    pub attachments: Vec<(String, String, String, i64)>,
+}
+
+/// One change to store. `thread_id` of the others is the thread the message must be in (the
+/// service found it, or the HTTP path named it).
+pub enum Change {
+    Send(NewMessageInput),
+    Edit {
+        actor: UserId,
+        thread_id: ThreadId,
+        message_id: MessageId,
+        text: String,
+    },
+    Delete {
+        actor: UserId,
+        thread_id: ThreadId,
+        message_id: MessageId,
+    },
+    React {
+        actor: UserId,
+        thread_id: ThreadId,
+        message_id: MessageId,
+        emoji: String,
+        on: bool,
+    },
+}
+
+impl Change {
+    pub fn thread_id(&self) -> ThreadId {
+        match self {
+            Change::Send(input) => input.thread_id,
+            Change::Edit { thread_id, .. }
+            | Change::Delete { thread_id, .. }
+            | Change::React { thread_id, .. } => *thread_id,
+        }
+    }
+}
+
+/// Why a change was not applied, beyond "not a member".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such message in that thread, or deleted (for an edit or a reaction).
+    NotFound,
+    Forbidden(&'static str),
+    Invalid(String),
+}
+
+pub enum ChangeOutcome {
+    Created(Message),
+    /// The same (thread, sender, clientMsgId) was stored before: the original.
+    Existing(Message),
+    /// Edited, deleted or reacted: the message as it now is, and the upload URLs a delete
+    /// took away (their files go once the commit is through).
+    Changed {
+        message: Message,
+        removed_uploads: Vec<String>,
+    },
+    /// Nothing to do (the same text, a second delete, a reaction already there or not there).
+    Unchanged(Message),
+    NotMember,
+    Refused(Refusal),
+}
+
+enum Step {
+    Created(MessageId),
+    Existing(MessageId),
+    Changed(MessageId, Vec<String>),
+    Unchanged(MessageId),
+    NotMember,
+    Refused(Refusal),
+}
+
+type Tx<T> = std::result::Result<T, diesel::result::Error>;
+
+/// Stores a batch of changes in one transaction, in order.
+pub fn apply_changes(conn: &mut DbConn, changes: &[Change]) -> Result<Vec<Result<ChangeOutcome>>> {
+    // retries of messages already stored are answered without writing
+    let mut existing = Vec::with_capacity(changes.len());
+    for change in changes {
+        existing.push(match change {
+            Change::Send(input) => find_existing(conn, input)?,
+            _ => None,
+        });
+    }
+    let steps: Vec<Tx<Step>> = write_tx!(conn, c => {
+        // First, before any message id is taken: the head's row lock orders the transactions.
+        let head: i64 = diesel::update(change_feed::table.find(1))
+            .set(change_feed::head.eq(change_feed::head + changes.len() as i64))
+            .returning(change_feed::head)
+            .get_result(c)?;
+        let mut next = head - changes.len() as i64;
+        let mut steps = Vec::with_capacity(changes.len());
+        for (change, existing) in changes.iter().zip(&existing) {
+            next += 1;
+            let seq = Seq(next);
+            if let Some(id) = existing {
+                steps.push(Ok(Step::Existing(*id)));
+                continue;
+            }
+            steps.push(c.transaction(|c| match change {
+                Change::Send(input) => c.insert_message(input, seq),
+                Change::Edit { actor, thread_id, message_id, text } => {
+                    c.edit_message(*actor, *thread_id, *message_id, text, seq)
+                }
+                Change::Delete { actor, thread_id, message_id } => {
+                    c.delete_message(*actor, *thread_id, *message_id, seq)
+                }
+                Change::React { actor, thread_id, message_id, emoji, on } => {
+                    c.react_to_message(*actor, *thread_id, *message_id, emoji, *on, seq)
+                }
+            }));
+        }
+        Ok::<_, diesel::result::Error>(steps)
+    })
+    .map_err(DbError::from)?;
+
+    let mut resolved = Vec::with_capacity(steps.len());
+    for (change, step) in changes.iter().zip(steps) {
+        resolved.push(match (change, step.map_err(DbError::from)) {
+            // A concurrent retry with the same clientMsgId won the race: answer with its message.
+            (Change::Send(input), Err(e)) if e.is_unique_violation() => {
+                match find_existing(conn, input)? {
+                    Some(id) => Ok(Step::Existing(id)),
+                    None => Err(e),
+                }
+            }
+            (_, other) => other,
+        });
+    }
+    // one read for every message the batch answers with
+    let ids: Vec<MessageId> = resolved
+        .iter()
+        .filter_map(|step| match step {
+            Ok(
+                Step::Created(id) | Step::Existing(id) | Step::Changed(id, _) | Step::Unchanged(id),
+            ) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let loaded: HashMap<MessageId, Message> = load_messages(conn, &ids)?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let take = |id: MessageId| {
+        loaded
+            .get(&id)
+            .cloned()
+            .ok_or(DbError::Query(diesel::result::Error::NotFound))
+    };
+    Ok(resolved
+        .into_iter()
+        .map(|step| match step? {
+            Step::Created(id) => take(id).map(ChangeOutcome::Created),
+            Step::Existing(id) => take(id).map(ChangeOutcome::Existing),
+            Step::Changed(id, removed_uploads) => take(id).map(|message| ChangeOutcome::Changed {
+                message,
+                removed_uploads,
+            }),
+            Step::Unchanged(id) => take(id).map(ChangeOutcome::Unchanged),
+            Step::NotMember => Ok(ChangeOutcome::NotMember),
+            Step::Refused(refusal) => Ok(ChangeOutcome::Refused(refusal)),
+        })
+        .collect())
+}
+
+fn find_existing(conn: &mut DbConn, input: &NewMessageInput) -> Result<Option<MessageId>> {
+    let Some(cmid) = input.client_msg_id.as_deref() else {
+        return Ok(None);
+    };
+    Ok(with_conn!(conn, c => messages::table
+        .filter(messages::thread_id.eq(input.thread_id))
+        .filter(messages::sender_id.eq(input.sender_id))
+        .filter(messages::client_msg_id.eq(cmid))
+        .select(messages::id)
+        .first(c)
+        .optional())?)
+}
+
+/// The parts of a stored message a change is judged by.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct Target {
+    sender_id: UserId,
+    body: Option<String>,
+    deleted: bool,
+}
+
+/// The writes of one change, on a connection inside the batch's transaction. Written once and
+/// implemented for each backend's connection type by the macro below (diesel's queries are
+/// typed by backend, and the transaction hands out the concrete connection).
+trait ChangeWrites {
+    fn insert_message(&mut self, input: &NewMessageInput, seq: Seq) -> Tx<Step>;
+    fn edit_message(
+        &mut self,
+        actor: UserId,
+        thread_id: ThreadId,
+        message_id: MessageId,
+        text: &str,
+        seq: Seq,
+    ) -> Tx<Step>;
+    fn delete_message(
+        &mut self,
+        actor: UserId,
+        thread_id: ThreadId,
+        message_id: MessageId,
+        seq: Seq,
+    ) -> Tx<Step>;
+    fn react_to_message(
+        &mut self,
+        actor: UserId,
+        thread_id: ThreadId,
+        message_id: MessageId,
+        emoji: &str,
+        on: bool,
+        seq: Seq,
+    ) -> Tx<Step>;
+}
+
+macro_rules! change_writes {
+    ($conn:ty) => {
+        impl ChangeWrites for $conn {
+            fn insert_message(&mut self, input: &NewMessageInput, seq: Seq) -> Tx<Step> {
+                let member = thread_members::table
+                    .find((input.thread_id, input.sender_id))
+                    .count()
+                    .get_result::<i64>(self)?;
+                if member == 0 {
+                    return Ok(Step::NotMember);
+                }
+                if let Some(reply_to) = input.reply_to {
+                    let answerable = messages::table
+                        .filter(messages::id.eq(reply_to))
+                        .filter(messages::thread_id.eq(input.thread_id))
+                        .filter(messages::deleted.eq(false))
+                        .count()
+                        .get_result::<i64>(self)?;
+                    if answerable == 0 {
+                        return Ok(Step::Refused(Refusal::Invalid(
+                            "replyTo must be a message of this thread that is not deleted".into(),
+                        )));
+                    }
+                }
+                let now = now();
+                let id: MessageId = diesel::insert_into(messages::table)
+                    .values(NewMessage {
+                        thread_id: input.thread_id,
+                        sender_id: input.sender_id,
+                        body: input.text.as_deref(),
+                        client_msg_id: input.client_msg_id.as_deref(),
+                        created_at: now,
+                        reply_to_id: input.reply_to,
+                        seq,
+                    })
+                    .returning(messages::id)
+                    .get_result(self)?;
+                if !input.attachments.is_empty() {
+                    let rows: Vec<NewAttachment> = input
+                        .attachments
+                        .iter()
+                        .map(|(url, name, content_type, size)| NewAttachment {
+                            message_id: id,
+                            url: url.clone(),
+                            name: name.clone(),
+                            content_type: content_type.clone(),
+                            size: *size,
+                        })
+                        .collect();
+                    diesel::insert_into(attachments::table)
+                        .values(&rows)
+                        .execute(self)?;
+                }
+                diesel::update(threads::table.find(input.thread_id))
+                    .set((threads::last_message_id.eq(id), threads::updated_at.eq(now)))
+                    .execute(self)?;
+                Ok(Step::Created(id))
+            }
+
+            fn edit_message(
+                &mut self,
+                actor: UserId,
+                thread_id: ThreadId,
+                message_id: MessageId,
+                text: &str,
+                seq: Seq,
+            ) -> Tx<Step> {
+                let Some(target) = self.target(actor, thread_id, message_id)? else {
+                    return Ok(Step::Refused(Refusal::NotFound));
+                };
+                if target.deleted {
+                    return Ok(Step::Refused(Refusal::NotFound));
+                }
+                if target.sender_id != actor {
+                    return Ok(Step::Refused(Refusal::Forbidden(
+                        "Only the sender may edit a message",
+                    )));
+                }
+                if target.body.as_deref() == Some(text) {
+                    return Ok(Step::Unchanged(message_id));
+                }
+                diesel::update(messages::table.find(message_id))
+                    .set((
+                        messages::body.eq(text),
+                        messages::edited_at.eq(now()),
+                        messages::seq.eq(seq),
+                    ))
+                    .execute(self)?;
+                Ok(Step::Changed(message_id, Vec::new()))
+            }
+
+            fn delete_message(
+                &mut self,
+                actor: UserId,
+                thread_id: ThreadId,
+                message_id: MessageId,
+                seq: Seq,
+            ) -> Tx<Step> {
+                let Some(target) = self.target(actor, thread_id, message_id)? else {
+                    return Ok(Step::Refused(Refusal::NotFound));
+                };
+                if target.sender_id != actor {
+                    let owner: Option<UserId> = threads::table
+                        .find(thread_id)
+                        .filter(threads::is_group.eq(true))
+                        .select(threads::owner_id)
+                        .first::<Option<UserId>>(self)
+                        .optional()?
+                        .flatten();
+                    if owner != Some(actor) {
+                        return Ok(Step::Refused(Refusal::Forbidden(
+                            "Only the sender or the group's owner may delete a message",
+                        )));
+                    }
+                }
+                if target.deleted {
+                    return Ok(Step::Unchanged(message_id));
+                }
+                let removed: Vec<String> = diesel::delete(
+                    attachments::table.filter(attachments::message_id.eq(message_id)),
+                )
+                .returning(attachments::url)
+                .get_results(self)?;
+                diesel::delete(reactions::table.filter(reactions::message_id.eq(message_id)))
+                    .execute(self)?;
+                diesel::update(messages::table.find(message_id))
+                    .set((
+                        messages::body.eq(None::<String>),
+                        messages::deleted.eq(true),
+                        messages::reply_to_id.eq(None::<MessageId>),
+                        messages::seq.eq(seq),
+                    ))
+                    .execute(self)?;
+                Ok(Step::Changed(message_id, removed))
+            }
+
+            fn react_to_message(
+                &mut self,
+                actor: UserId,
+                thread_id: ThreadId,
+                message_id: MessageId,
+                emoji: &str,
+                on: bool,
+                seq: Seq,
+            ) -> Tx<Step> {
+                let Some(target) = self.target(actor, thread_id, message_id)? else {
+                    return Ok(Step::Refused(Refusal::NotFound));
+                };
+                if target.deleted {
+                    return Ok(Step::Refused(Refusal::NotFound));
+                }
+                let mine = reactions::table
+                    .filter(reactions::message_id.eq(message_id))
+                    .filter(reactions::emoji.eq(emoji))
+                    .filter(reactions::user_id.eq(actor));
+                if on {
+                    if mine.count().get_result::<i64>(self)? > 0 {
+                        return Ok(Step::Unchanged(message_id));
+                    }
+                    let used = reactions::table
+                        .filter(reactions::message_id.eq(message_id))
+                        .filter(reactions::emoji.eq(emoji))
+                        .count()
+                        .get_result::<i64>(self)?;
+                    if used == 0 {
+                        let distinct: Vec<String> = reactions::table
+                            .filter(reactions::message_id.eq(message_id))
+                            .select(reactions::emoji)
+                            .distinct()
+                            .load(self)?;
+                        if distinct.len() >= MAX_DISTINCT_EMOJI {
+                            return Ok(Step::Refused(Refusal::Invalid(format!(
+                                "a message has at most {MAX_DISTINCT_EMOJI} distinct emoji"
+                            ))));
+                        }
+                    }
+                    diesel::insert_into(reactions::table)
+                        .values(NewReaction {
+                            message_id,
+                            user_id: actor,
+                            emoji,
+                            created_at: now(),
+                        })
+                        .execute(self)?;
+                } else if diesel::delete(mine).execute(self)? == 0 {
+                    return Ok(Step::Unchanged(message_id));
+                }
+                diesel::update(messages::table.find(message_id))
+                    .set(messages::seq.eq(seq))
+                    .execute(self)?;
+                Ok(Step::Changed(message_id, Vec::new()))
+            }
+        }
+
+        impl Targets for $conn {
+            /// The message, if it is in `thread_id` and `actor` is a member there.
+            fn target(
+                &mut self,
+                actor: UserId,
+                thread_id: ThreadId,
+                message_id: MessageId,
+            ) -> Tx<Option<Target>> {
+                messages::table
+                    .inner_join(
+                        thread_members::table.on(thread_members::thread_id
+                            .eq(messages::thread_id)
+                            .and(thread_members::user_id.eq(actor))),
+                    )
+                    .filter(messages::id.eq(message_id))
+                    .filter(messages::thread_id.eq(thread_id))
+                    .select(Target::as_select())
+                    .first(self)
+                    .optional()
+            }
+        }
+    };
+}
+
+trait Targets {
+    fn target(
+        &mut self,
+        actor: UserId,
+        thread_id: ThreadId,
+        message_id: MessageId,
+    ) -> Tx<Option<Target>>;
+}
+
+change_writes!(diesel::sqlite::SqliteConnection);
+change_writes!(diesel::pg::PgConnection);
+
+/// The thread a message is in, if the user may see it: what a WebSocket request naming only a
+/// message id is queued and judged by.
+pub fn visible_message_thread(
+    conn: &mut DbConn,
+    user_id: UserId,
+    message_id: MessageId,
+) -> Result<Option<ThreadId>> {
+    Ok(with_conn!(conn, c => messages::table
+        .inner_join(
+            thread_members::table.on(thread_members::thread_id
+                .eq(messages::thread_id)
+                .and(thread_members::user_id.eq(user_id))),
+        )
+        .filter(messages::id.eq(message_id))
+        .select(messages::thread_id)
+        .first(c)
+        .optional())?)
+}
