@@ -563,3 +563,62 @@ async fn large_reads_share_one_bucket_across_nodes() {
     );
     assert!(limited > 0, "{limited}");
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(chat_cluster_tests),
+    ignore = "needs CHAT_TEST_PG_URL and CHAT_TEST_REDIS_URL (PostgreSQL and Redis)"
+)]
+async fn edits_reactions_and_deletes_reach_members_on_the_other_node() {
+    use crate::lifecycle::ask;
+    let (db, redis) = cluster_env();
+    let prefix = format!("lifecycle-{}", rand_suffix());
+    let a = node(&db, &redis, &prefix).await;
+    let b = node(&db, &redis, &prefix).await;
+    let alice = register_at(&a.client, &a.address, "alice_nodes").await;
+    let bob = register_at(&b.client, &b.address, "bob_nodes").await;
+    let thread = a.direct(&alice, &bob).await;
+    let mut alice_ws = WsClient::connect(&a.ws_url(), &alice.token).await;
+    let mut alice_other = WsClient::connect(&b.ws_url(), &alice.token).await;
+    let mut bob_ws = WsClient::connect(&b.ws_url(), &bob.token).await;
+    let sent = ask(
+        &mut alice_ws,
+        "1",
+        json!({"type": "send", "threadId": thread, "text": "across"}),
+    )
+    .await;
+    let id = sent["message"]["id"].clone();
+    let is_update = |f: &Value, key: &str, want: &Value| {
+        f["type"] == "messageUpdated" && f["message"]["id"] == id && f["message"][key] == *want
+    };
+    let edit = ask(
+        &mut alice_ws,
+        "2",
+        json!({"type": "edit", "messageId": id, "text": "across, edited"}),
+    )
+    .await;
+    assert_eq!(edit["type"], "ack", "{edit}");
+    let want = json!("across, edited");
+    for ws in [&mut bob_ws, &mut alice_other] {
+        let event = ws.recv_where(|f| is_update(f, "text", &want)).await;
+        assert_eq!(event["message"], edit["message"]);
+    }
+    let react = ask(
+        &mut bob_ws,
+        "3",
+        json!({"type": "react", "messageId": id, "emoji": "🚀", "on": true}),
+    )
+    .await;
+    let want = react["message"]["reactions"].clone();
+    alice_ws
+        .recv_where(|f| is_update(f, "reactions", &want))
+        .await;
+    let (status, _) = a
+        .delete_as(&alice.token, &format!("/threads/{thread}/messages/{id}"))
+        .await;
+    assert_eq!(status, 200);
+    for ws in [&mut bob_ws, &mut alice_other, &mut alice_ws] {
+        ws.recv_where(|f| is_update(f, "deleted", &json!(true)))
+            .await;
+    }
+}

@@ -10,6 +10,7 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod lifecycle;
+mod migrations;
 mod ops;
 mod threads;
 mod uploads;
