@@ -48,6 +48,12 @@ pub struct SyncRequest {
     pub limit: Option<i64>,
 }
 
+/// `auth`: a newer access token for this connection (sessions and tokens).
+#[derive(Debug, Deserialize)]
+pub struct AuthRequest {
+    pub token: String,
+}
+
 #[derive(Debug)]
 pub enum Request {
     Send(SendRequest),
@@ -56,6 +62,7 @@ pub enum Request {
     History(HistoryRequest),
     Sync(SyncRequest),
     Ping,
+    Auth(AuthRequest),
 }
 
 /// A request that could not be understood: the error frame's code and message.
@@ -141,6 +148,7 @@ pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
         "history" => fields(object, "history").map(Request::History),
         "sync" => fields(object, "sync").map(Request::Sync),
         "ping" => Ok(Request::Ping),
+        "auth" => fields(object, "auth").map(Request::Auth),
         other => Err(refuse(
             ErrorCode::UnknownType,
             format!("unknown request type {other:?}"),

@@ -9,6 +9,7 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod ops;
+mod sessions;
 mod threads;
 mod uploads;
 mod ws;

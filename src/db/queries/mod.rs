@@ -4,12 +4,14 @@
 
 mod members;
 mod messages;
+mod sessions;
 mod threads;
 mod uploads;
 mod users;
 
 pub use members::*;
 pub use messages::*;
+pub use sessions::*;
 pub use threads::*;
 pub use uploads::*;
 pub use users::*;
