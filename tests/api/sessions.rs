@@ -158,6 +158,37 @@ async fn login_and_registration_open_sessions_whose_id_the_token_carries() {
 }
 
 #[tokio::test]
+async fn a_signed_token_without_a_live_session_is_refused() {
+    let app = spawn_app().await;
+    let user = app.register("nosid_001").await;
+    let secret = app.jwt_secret();
+    let now = chrono::Utc::now().timestamp();
+    let forge = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let sid = claims(&user.token)["sid"].as_str().unwrap().to_owned();
+    for forged in [
+        json!({"sub": user.id.to_string(), "iat": now, "exp": now + 600}),
+        json!({"sub": user.id.to_string(), "sid": "999999", "iat": now, "exp": now + 600}),
+        json!({"sub": user.id.to_string(), "sid": "not a number", "iat": now, "exp": now + 600}),
+        // another user's session id
+        json!({"sub": (user.id + 1).to_string(), "sid": sid, "iat": now, "exp": now + 600}),
+    ] {
+        let (status, body) = app.get_as(&forge(forged.clone()), "/auth").await;
+        assert_eq!(status, 401, "{forged}: {body}");
+        assert_ne!(body["message"], "Authenticate Successfully");
+    }
+    let forged =
+        forge(json!({"sub": user.id.to_string(), "sid": sid, "iat": now, "exp": now + 600}));
+    assert_token_works(&app, &forged).await;
+}
+
+#[tokio::test]
 async fn refresh_rotates_the_pair_and_a_spent_token_ends_the_whole_session() {
     let app = spawn_app().await;
     let user = app.register("rotator_1").await;
@@ -658,4 +689,67 @@ fn the_sessions_migration_goes_down_and_up() {
         let mut pg = diesel::PgConnection::establish(&url).unwrap();
         sessions_migration_down_up!(&mut pg, chat_server::db::POSTGRES_MIGRATIONS);
     }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(chat_cluster_tests),
+    ignore = "needs CHAT_TEST_PG_URL and CHAT_TEST_REDIS_URL (PostgreSQL and Redis)"
+)]
+async fn an_ended_session_is_refused_and_closed_on_every_node() {
+    let (db, redis) = crate::cluster::cluster_env();
+    let prefix = format!("test{}", rand_suffix());
+    let n1 = crate::cluster::node(&db, &redis, &prefix).await;
+    let n2 = crate::cluster::node(&db, &redis, &prefix).await;
+    let user = n1.register("cluster_s1").await;
+    let phone = login(&n1, &user).await;
+    let laptop = login(&n2, &user).await;
+    let mut phone_n1 = connect_with(&n1, &phone.access).await;
+    let mut phone_n2 = connect_with(&n2, &phone.access).await;
+    let mut laptop_n2 = connect_with(&n2, &laptop.access).await;
+    let mut laptop_n1 = connect_with(&n1, &laptop.access).await;
+
+    // revoked on node 1: its sockets close on both nodes, its token is refused on both
+    let path = format!("/auth/sessions/{}", phone.sid);
+    let (status, body) = n1.delete_as(&laptop.access, &path).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(phone_n1.closed_with().await, 4003);
+    assert_eq!(phone_n2.closed_with().await, 4003);
+    assert_token_refused(&n2, &phone.access).await;
+    assert_refused_refresh(&n2, &phone.refresh).await;
+    assert_open(&mut laptop_n1).await;
+    assert_open(&mut laptop_n2).await;
+
+    // a socket that took a newer session's token by `auth` follows that session on any node
+    let tablet = login(&n2, &user).await;
+    let mut moved = connect_with(&n1, &user.token).await;
+    moved
+        .send(json!({"type": "auth", "id": 1, "token": tablet.access}))
+        .await;
+    assert_eq!(moved.recv_type("ack").await["id"], 1);
+
+    // logout on node 2 closes node 1's sockets of that session
+    let (status, _) = n2
+        .post_json_as(&laptop.access, "/auth/logout", &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(laptop_n1.closed_with().await, 4003);
+    assert_eq!(laptop_n2.closed_with().await, 4003);
+    assert_token_refused(&n1, &laptop.access).await;
+
+    // a password change on node 2 ends the others everywhere
+    let mut registration_n1 = connect_with(&n1, &user.token).await;
+    let change = json!({"currentPassword": PASSWORD, "password": "N3wPassword", "confirmPassword": "N3wPassword"});
+    let (status, body) = n2
+        .post_json_as(&tablet.access, "/auth/password", &change)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(registration_n1.closed_with().await, 4003);
+    assert_open(&mut moved).await;
+    assert_token_refused(&n1, &user.token).await;
+    // and a reused refresh token on node 2 ends the last session, its socket on node 1 too
+    let (status, body) = refresh(&n2, &tablet.refresh).await;
+    assert_eq!(status, 200, "{body}");
+    assert_refused_refresh(&n2, &tablet.refresh).await;
+    assert_eq!(moved.closed_with().await, 4003);
 }

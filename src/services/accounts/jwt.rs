@@ -13,8 +13,11 @@ use crate::domain::ids::{SessionId, UserId};
 struct Claims {
     /// The user id, as a string per RFC 7519 (a number is accepted too).
     sub: SubjectId,
-    /// The session, as a string: a token of an ended session is refused.
-    sid: String,
+    /// The session, as a string: a token of an ended session is refused. Read as optional so
+    /// that a signed token without one is judged like any other (its user first), then
+    /// refused for want of a session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
     iat: i64,
     exp: i64,
 }
@@ -29,7 +32,9 @@ enum SubjectId {
 #[derive(Debug, Clone, Copy)]
 pub struct VerifiedClaims {
     pub user_id: UserId,
-    pub session: SessionId,
+    /// `None`: the token names no session, so it can only be refused (after its user is
+    /// looked up, for the seed's message order).
+    pub session: Option<SessionId>,
     pub exp: i64,
 }
 
@@ -66,7 +71,7 @@ impl Jwt {
         let iat = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: SubjectId::Text(user_id.to_string()),
-            sid: session.to_string(),
+            sid: Some(session.to_string()),
             iat,
             exp: iat.saturating_add(i64::try_from(self.ttl_secs).unwrap_or(i64::MAX)),
         };
@@ -91,7 +96,8 @@ impl Jwt {
         let session = data
             .claims
             .sid
-            .parse()
+            .map(|sid| sid.parse().map(SessionId))
+            .transpose()
             .map_err(|_| TokenError::Invalid("sid is not a session id".into()))?;
         // jsonwebtoken accepts exp == now; the contract wants no leeway at all.
         if data.claims.exp <= chrono::Utc::now().timestamp() {
@@ -99,7 +105,7 @@ impl Jwt {
         }
         Ok(VerifiedClaims {
             user_id: UserId(user_id),
-            session: SessionId(session),
+            session,
             exp: data.claims.exp,
         })
     }

@@ -311,18 +311,22 @@ impl Accounts {
                 let Some(user) = queries::find_user(c, claims.user_id)? else {
                     return Ok::<_, crate::db::DbError>((None, false));
                 };
-                let open = queries::session_is_open(c, claims.user_id, claims.session)?;
+                let open = match claims.session {
+                    Some(session) => queries::session_is_open(c, claims.user_id, session)?,
+                    None => false,
+                };
                 Ok((Some(user), open))
             })
             .await?;
         let user = user.ok_or(Error::Unauthorized(MSG_USER_NOT_FOUND))?;
-        if !open {
+        let session = match claims.session {
             // ended (logout, revoked, password changed, a reused refresh token)
-            return Err(Error::Unauthorized(MSG_INVALID_TOKEN));
-        }
+            Some(session) if open => session,
+            _ => return Err(Error::Unauthorized(MSG_INVALID_TOKEN)),
+        };
         Ok(AuthUser {
             user,
-            session: claims.session,
+            session,
             expires_at: claims.exp,
         })
     }
