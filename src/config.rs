@@ -47,6 +47,10 @@ pub struct Config {
     #[arg(long, env = "JWT_TTL_SECS", default_value_t = 604_800, value_parser = clap::value_parser!(u64).range(1..))]
     pub jwt_ttl_secs: u64,
 
+    /// Refresh token lifetime in seconds, each from its own issue (default 30 days).
+    #[arg(long, env = "REFRESH_TTL_SECS", default_value_t = 2_592_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub refresh_ttl_secs: u64,
+
     /// Where avatars and attachments are stored; default DATA_DIR/uploads.
     #[arg(long, env = "UPLOAD_DIR")]
     pub upload_dir: Option<PathBuf>,

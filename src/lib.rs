@@ -52,7 +52,7 @@ use crate::http::state::AppState;
 use crate::http::stream::HttpStream;
 use crate::limits::Limits;
 use crate::registry::Registry;
-use crate::services::accounts::{jwt, Accounts};
+use crate::services::accounts::{jwt, Accounts, AccountsConfig};
 use crate::services::chat::Chat;
 use crate::storage::Storage;
 use startup::{cors, listen, sweep_uploads};
@@ -110,13 +110,16 @@ impl Application {
             &config.redis_prefix,
         );
         let limits = Arc::new(limits.map_err(|e| StartupError::Redis(e.into()))?);
-        let accounts = Accounts::new(
-            db.clone(),
+        let accounts = Accounts::new(AccountsConfig {
+            db: db.clone(),
             jwt,
-            limits.clone(),
-            storage.clone(),
-            config.bcrypt_cost,
-        );
+            limits: limits.clone(),
+            storage: storage.clone(),
+            bcrypt_cost: config.bcrypt_cost,
+            registry: registry.clone(),
+            relay: relay.clone(),
+            refresh_ttl_secs: config.refresh_ttl_secs,
+        });
         let chat = Chat::new(
             db,
             storage.clone(),

@@ -9,6 +9,9 @@ use super::schema::{attachments, messages, reactions, thread_members, threads, u
 use crate::domain::feed::Seq;
 use crate::domain::ids::{MessageId, ThreadId, UserId};
 
+mod sessions;
+pub use sessions::*;
+
 /// Times are stored as naive UTC and sent as RFC 3339 with a `Z`.
 pub fn serialize_time<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true))

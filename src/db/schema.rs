@@ -93,3 +93,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_feed,
     reactions
 );
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        refresh_hash -> Text,
+        refresh_issued_at -> Timestamp,
+        user_agent -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    spent_refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> BigInt,
+        spent_at -> Timestamp,
+    }
+}

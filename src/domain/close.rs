@@ -18,6 +18,8 @@ pub enum Close {
     SlowConsumer,
     /// 4001: the access token passed its `exp`.
     TokenExpired,
+    /// 4003: the connection's session was ended (logout, revoked, password changed, reuse).
+    SessionEnded,
 }
 
 impl Close {
@@ -30,6 +32,7 @@ impl Close {
             Close::TooBig => 1009,
             Close::SlowConsumer => 1013,
             Close::TokenExpired => 4001,
+            Close::SessionEnded => 4003,
         }
     }
 
@@ -42,6 +45,7 @@ impl Close {
             Close::TooBig => "frame too large",
             Close::SlowConsumer => "slow consumer: reconnect and sync",
             Close::TokenExpired => "token expired",
+            Close::SessionEnded => "session ended",
         }
     }
 }
@@ -60,6 +64,7 @@ mod tests {
             Close::TooBig,
             Close::SlowConsumer,
             Close::TokenExpired,
+            Close::SessionEnded,
         ];
         for (i, a) in all.iter().enumerate() {
             // a close frame's payload is at most 125 bytes, 2 of them the code

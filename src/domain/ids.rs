@@ -52,3 +52,8 @@ id_type!(
     /// One live WebSocket connection, unique across nodes and restarts.
     ConnId(u64)
 );
+id_type!(
+    /// A login session (`sessions.id`); the JWT's `sid` and the API carry it as a string.
+    SessionId(i64),
+    DieselNewType
+);

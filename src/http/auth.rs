@@ -34,6 +34,7 @@ fn session(message: &str, session: LoggedIn) -> HttpResponse {
             success: true,
             message: message.into(),
             access_token: session.access_token,
+            refresh_token: session.refresh_token,
             user: session.user,
         },
     )
@@ -54,6 +55,7 @@ pub async fn register(
         password: fields.password,
         confirm_password: fields.confirm_password,
         avatar: form.files.into_iter().next().map(|(_, upload)| upload),
+        user_agent: super::sessions::user_agent(&req),
     };
     let registered = state.accounts.register(registration).await?;
     Ok(session("Register Successfully", registered))
@@ -71,7 +73,12 @@ pub async fn login(
     let fields: LoginFields = form.parse()?;
     let logged_in = state
         .accounts
-        .login(fields.user_name, fields.password, client)
+        .login(
+            fields.user_name,
+            fields.password,
+            client,
+            super::sessions::user_agent(&req),
+        )
         .await?;
     Ok(session("Login Successfully", logged_in))
 }

@@ -8,6 +8,7 @@ pub mod form;
 pub mod messages;
 pub mod schemas;
 pub mod service;
+pub mod sessions;
 pub mod stall;
 pub mod state;
 pub mod stream;
@@ -106,6 +107,29 @@ pub fn route_table() -> Vec<RouteEntry> {
         ),
         ("/auth/login", vec![post(web::route().to(auth::login))]),
         ("/auth", vec![get(web::route().to(auth::check))]),
+        (
+            "/auth/refresh",
+            vec![post(web::route().to(sessions::refresh))],
+        ),
+        (
+            "/auth/logout",
+            vec![post(web::route().to(sessions::logout))],
+        ),
+        (
+            "/auth/sessions",
+            vec![
+                get(web::route().to(sessions::list)),
+                (Method::DELETE, web::route().to(sessions::end_others)),
+            ],
+        ),
+        (
+            "/auth/sessions/{id}",
+            vec![(Method::DELETE, web::route().to(sessions::end_one))],
+        ),
+        (
+            "/auth/password",
+            vec![post(web::route().to(sessions::change_password))],
+        ),
         ("/users", vec![get(web::route().to(users::search))]),
         (
             "/users/me",

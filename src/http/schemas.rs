@@ -12,6 +12,8 @@ pub struct AuthResponse {
     pub success: bool,
     pub message: String,
     pub access_token: String,
+    /// Opaque; renews the pair at `POST /auth/refresh`.
+    pub refresh_token: String,
     pub user: User,
 }
 

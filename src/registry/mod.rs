@@ -4,7 +4,7 @@
 //! the sending half of each connection's bounded queue; the connection task owns the socket.
 //! Delivery never waits: a full queue marks a slow consumer, which is closed with 1013.
 
-use crate::domain::ids::{ConnId, UserId};
+use crate::domain::ids::{ConnId, SessionId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -232,6 +232,23 @@ impl Registry {
             .get(&user_id)
             .and_then(|conns| conns.iter().find(|c| c.conn_id == conn_id))
             .is_some_and(|c| c.push(frame))
+    }
+
+    /// Closes this node's connections of `user_id` that live by one of `sessions` (4003).
+    pub fn close_sessions(&self, user_id: UserId, sessions: &[SessionId]) -> usize {
+        let shard = self
+            .shard(user_id)
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut closed = 0;
+        for conn in shard.get(&user_id).into_iter().flatten() {
+            let session = conn.outbox.session();
+            if sessions.iter().any(|s| s.0 == session) {
+                conn.outbox.close(Close::SessionEnded);
+                closed += 1;
+            }
+        }
+        closed
     }
 
     /// Asks every connection on this node to close (shutdown: 1001).

@@ -2,6 +2,7 @@
 //! without waiting, and what the connection task drains into its socket.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -16,6 +17,9 @@ pub struct Outbox {
     state: Mutex<OutboxState>,
     capacity: usize,
     max_bytes: usize,
+    /// The login session the connection lives by (it follows in-band `auth`), so that ending
+    /// that session can close it; 0 until set.
+    session: AtomicI64,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +51,7 @@ impl Outbox {
             state: Mutex::default(),
             capacity: capacity.max(1),
             max_bytes,
+            session: AtomicI64::new(0),
         }
     }
 
@@ -122,6 +127,14 @@ impl Outbox {
         let mut state = self.lock();
         state.bytes = 0;
         std::mem::take(&mut state.frames)
+    }
+
+    pub fn session(&self) -> i64 {
+        self.session.load(Ordering::Acquire)
+    }
+
+    pub fn set_session(&self, session: i64) {
+        self.session.store(session, Ordering::Release);
     }
 
     pub fn queued(&self) -> usize {

@@ -9,7 +9,7 @@
 //! /healthz and its log, and reconnects with backoff. Messages are in the database first, so a
 //! client that missed events while the relay was down gets them with `sync`.
 
-use crate::domain::ids::{ConnId, ThreadId, UserId};
+use crate::domain::ids::{ConnId, SessionId, ThreadId, UserId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,6 +39,8 @@ pub enum Target {
     ForgetMembers(ThreadId),
     /// Not a frame: some `ForgetMembers` of this node never went out; drop every cached list.
     ForgetAll,
+    /// Not a frame: these sessions of this user ended; close their connections (4003).
+    EndSessions(UserId, Vec<SessionId>),
 }
 
 impl Target {

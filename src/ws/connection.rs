@@ -3,7 +3,7 @@
 
 use crate::domain::ids::ConnId;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::domain::close::Close;
 use crate::domain::error::ErrorCode;
 use crate::http::extract::AuthUser;
 use crate::registry::{ConnHandle, Frame, Next, Outbox, Slot};
+use crate::services::accounts::Accounts;
 use crate::services::chat::events::{encode, Ack, ServerEvent};
 use crate::services::chat::{Chat, MessageRef, Origin, SendInput};
 use crate::services::Error;
@@ -46,9 +47,19 @@ pub struct ConnSettings {
 
 struct Conn {
     chat: Chat,
+    accounts: Accounts,
     auth: AuthUser,
     conn_id: ConnId,
     handle: ConnHandle,
+    /// The `exp` of a token an `auth` request just handed over (0: none), for the read loop
+    /// to move its expiry timer to.
+    renewed_exp: AtomicI64,
+}
+
+/// When a token whose `exp` is `exp` (seconds since the epoch) expires, as a timer deadline.
+fn expiry_deadline(exp: i64) -> tokio::time::Instant {
+    let left = u64::try_from(exp - chrono::Utc::now().timestamp()).unwrap_or(0);
+    tokio::time::Instant::now() + Duration::from_secs(left)
 }
 
 impl Conn {
@@ -175,6 +186,12 @@ impl Conn {
                 self.reply(&encode(&ServerEvent::Pong { id: &id }));
                 Ok(())
             }
+            Request::Auth(auth) => {
+                metrics::counter!("ws_frames_in_total", "type" => "auth").increment(1);
+                Box::pin(self.reauthenticate(auth.token))
+                    .await
+                    .map(|()| self.reply(&encode(&ServerEvent::Ack(Ack::empty(&id)))))
+            }
         };
         if let Err(err) = outcome {
             self.reply(&chat_error_frame(&id, &err));
@@ -187,6 +204,33 @@ impl Conn {
             conn_id: self.conn_id,
             request_id: id.clone(),
         }
+    }
+
+    /// `auth`: the connection lives by a newer token of the same user from now on (its `exp`
+    /// and its session); a refused token changes nothing.
+    async fn reauthenticate(&self, token: String) -> Result<(), Error> {
+        use crate::services::accounts::MSG_INVALID_TOKEN;
+        let fresh = match self.accounts.authenticate(Some(token)).await {
+            Ok(fresh) => fresh,
+            Err(Error::Unauthorized(_)) => return Err(Error::Unauthorized(MSG_INVALID_TOKEN)),
+            Err(e) => return Err(e),
+        };
+        if fresh.user.id != self.auth.user.id {
+            return Err(Error::Unauthorized("the token is of another user"));
+        }
+        let outbox = &self.handle.outbox;
+        outbox.set_session(fresh.session.0);
+        // an end of the new session between its check and now found no connection of it
+        if !self
+            .accounts
+            .session_is_open(fresh.user.id, fresh.session)
+            .await?
+        {
+            outbox.close(Close::SessionEnded);
+            return Ok(());
+        }
+        self.renewed_exp.store(fresh.expires_at, Ordering::Release);
+        Ok(())
     }
 
     /// `typing` and `read` have no reply of their own; one that carries an id gets an empty ack.
@@ -209,6 +253,7 @@ impl Conn {
 /// `_slot` is the user's connection slot, given back when the task ends.
 pub async fn run(
     chat: Chat,
+    accounts: Accounts,
     auth: AuthUser,
     _slot: Slot,
     mut socket: WsSocket,
@@ -218,6 +263,8 @@ pub async fn run(
     let conn_id = next_conn_id();
     let user_id = auth.user.id;
     let outbox = Arc::new(Outbox::new(settings.queue_frames, settings.queue_bytes));
+    // before registering: ending the session from then on finds this connection by it
+    outbox.set_session(auth.session.0);
     let handle = ConnHandle {
         conn_id,
         outbox: outbox.clone(),
@@ -228,6 +275,13 @@ pub async fn run(
     // first frame and a user with many online contacts cannot overflow their own queue. The big
     // one-off futures are boxed: the task's own state is held for the socket's whole life.
     let online_contacts = Box::pin(chat.connected(user_id, handle.clone())).await;
+    // an end of the session between the upgrade's check and the registration found nothing
+    if !Box::pin(accounts.session_is_open(user_id, auth.session))
+        .await
+        .unwrap_or(true)
+    {
+        outbox.close(Close::SessionEnded);
+    }
     // read after registering: what changes later arrives live, or by a sync from here
     let cursor = Box::pin(chat.feed_cursor()).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "no feed cursor for ready; handing out the start");
@@ -253,14 +307,13 @@ pub async fn run(
 
     let conn = Conn {
         chat: chat.clone(),
+        accounts,
         auth,
         conn_id,
         handle,
+        renewed_exp: AtomicI64::new(0),
     };
-    let expires_in = Duration::from_secs(
-        u64::try_from(conn.auth.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
-    );
-    let token_expiry = tokio::time::sleep(expires_in);
+    let token_expiry = tokio::time::sleep_until(expiry_deadline(conn.auth.expires_at));
     tokio::pin!(token_expiry);
 
     let close_code: Option<Close> = loop {
@@ -278,7 +331,13 @@ pub async fn run(
             },
             () = &mut token_expiry => break Some(Close::TokenExpired),
             received = socket.recv() => match received {
-                Received::Text(text) => Box::pin(conn.handle_text(&text)).await,
+                Received::Text(text) => {
+                    Box::pin(conn.handle_text(&text)).await;
+                    let renewed = conn.renewed_exp.swap(0, Ordering::AcqRel);
+                    if renewed != 0 {
+                        token_expiry.as_mut().reset(expiry_deadline(renewed));
+                    }
+                }
                 Received::Binary(_) => {
                     metrics::counter!("ws_frames_in_total", "type" => "binary").increment(1);
                     conn.reply(&error_frame(&Value::Null, ErrorCode::BadFrame.as_str(), "binary frames are not supported: send JSON text"));

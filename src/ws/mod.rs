@@ -112,6 +112,7 @@ pub async fn serve_upgrade(
     drop(req);
     actix_web::rt::spawn(connection::run(
         state.chat.clone(),
+        state.accounts.clone(),
         auth,
         slot,
         socket,

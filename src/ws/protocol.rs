@@ -108,6 +108,12 @@ impl TryFrom<SyncFields> for SyncRequest {
     }
 }
 
+/// `auth`: a newer access token for this connection (sessions and tokens).
+#[derive(Debug, Deserialize)]
+pub struct AuthRequest {
+    pub token: String,
+}
+
 #[derive(Debug)]
 pub enum Request {
     Send(SendRequest),
@@ -119,6 +125,7 @@ pub enum Request {
     History(HistoryRequest),
     Sync(SyncRequest),
     Ping,
+    Auth(AuthRequest),
 }
 
 /// A request that could not be understood: the error frame's code and message.
@@ -209,6 +216,7 @@ pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
             .and_then(SyncRequest::try_from)
             .map(Request::Sync),
         "ping" => Ok(Request::Ping),
+        "auth" => fields(object, "auth").map(Request::Auth),
         other => Err(refuse(
             ErrorCode::UnknownType,
             format!("unknown request type {other:?}"),

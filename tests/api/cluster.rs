@@ -10,13 +10,13 @@ use crate::helpers::*;
 
 /// Built only when both variables were set at compile time (build.rs); elsewhere the tests are
 /// ignored with the reason, so a run without the services never counts them as passed.
-pub fn cluster_env() -> (String, String) {
+pub(crate) fn cluster_env() -> (String, String) {
     let redis = std::env::var("CHAT_TEST_REDIS_URL").expect("CHAT_TEST_REDIS_URL");
     let db = fresh_database_url().expect("CHAT_TEST_PG_URL");
     (db, redis)
 }
 
-pub async fn node(db: &str, redis: &str, prefix: &str) -> TestApp {
+pub(crate) async fn node(db: &str, redis: &str, prefix: &str) -> TestApp {
     node_with(db, redis, prefix, |_| {}).await
 }
 

@@ -5,6 +5,7 @@
 mod changes;
 mod members;
 mod messages;
+mod sessions;
 mod threads;
 mod uploads;
 mod users;
@@ -12,6 +13,7 @@ mod users;
 pub use changes::*;
 pub use members::*;
 pub use messages::*;
+pub use sessions::*;
 pub use threads::*;
 pub use uploads::*;
 pub use users::*;

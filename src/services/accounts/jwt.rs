@@ -1,4 +1,4 @@
-//! HS256 access tokens with `sub`, `iat` and `exp`; any other algorithm is refused.
+//! HS256 access tokens with `sub`, `sid`, `iat` and `exp`; any other algorithm is refused.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,12 +7,17 @@ use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::UserId;
+use crate::domain::ids::{SessionId, UserId};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     /// The user id, as a string per RFC 7519 (a number is accepted too).
     sub: SubjectId,
+    /// The session, as a string: a token of an ended session is refused. Read as optional so
+    /// that a signed token without one is judged like any other (its user first), then
+    /// refused for want of a session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
     iat: i64,
     exp: i64,
 }
@@ -27,6 +32,9 @@ enum SubjectId {
 #[derive(Debug, Clone, Copy)]
 pub struct VerifiedClaims {
     pub user_id: UserId,
+    /// `None`: the token names no session, so it can only be refused (after its user is
+    /// looked up, for the seed's message order).
+    pub session: Option<SessionId>,
     pub exp: i64,
 }
 
@@ -50,6 +58,7 @@ impl Jwt {
         validation.leeway = 0;
         validation.validate_exp = true;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        // `sid` is required by the claims type itself
         Jwt {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -58,15 +67,21 @@ impl Jwt {
         }
     }
 
-    pub fn issue(&self, user_id: UserId) -> Result<String, TokenError> {
+    pub fn issue(&self, user_id: UserId, session: SessionId) -> Result<String, TokenError> {
         let iat = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: SubjectId::Text(user_id.to_string()),
+            sid: Some(session.to_string()),
             iat,
             exp: iat.saturating_add(i64::try_from(self.ttl_secs).unwrap_or(i64::MAX)),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
+    /// How long an access token lives.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
     }
 
     pub fn verify(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
@@ -78,12 +93,19 @@ impl Jwt {
                 .parse()
                 .map_err(|_| TokenError::Invalid("sub is not a user id".into()))?,
         };
+        let session = data
+            .claims
+            .sid
+            .map(|sid| sid.parse().map(SessionId))
+            .transpose()
+            .map_err(|_| TokenError::Invalid("sid is not a session id".into()))?;
         // jsonwebtoken accepts exp == now; the contract wants no leeway at all.
         if data.claims.exp <= chrono::Utc::now().timestamp() {
             return Err(TokenError::Invalid("expired".into()));
         }
         Ok(VerifiedClaims {
             user_id: UserId(user_id),
+            session,
             exp: data.claims.exp,
         })
     }

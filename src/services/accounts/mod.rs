@@ -1,18 +1,22 @@
-//! Accounts: registration (with an avatar), login, access tokens, profiles and the user
+//! Accounts: registration (with an avatar), login, access tokens, login sessions
+//! ([`sessions`]: refresh, logout, revocation, password change), profiles and the user
 //! directory. Passwords are hashed by [`password::Hasher`] (bcrypt on the blocking pool, with a
 //! bounded queue); tokens are [`jwt`] (HS256 only, no leeway). Knows no actix types.
 
 pub mod jwt;
 pub mod password;
+mod sessions;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::db::models::{self, User};
 use crate::db::{queries, Db};
-use crate::domain::ids::UserId;
+use crate::domain::ids::{SessionId, UserId};
 use crate::domain::validate;
 use crate::limits::Limits;
+use crate::registry::Registry;
+use crate::relay::RedisRelay;
 use crate::services::{Error, Result};
 use crate::storage::{sniff_image, Kind, Storage, StoredFile, TempUpload};
 
@@ -21,11 +25,14 @@ pub const MSG_INVALID_TOKEN: &str = "Invalid AccessToken";
 pub const MSG_USER_NOT_FOUND: &str = "User Not Found";
 pub const MSG_USERNAME_NOT_FOUND: &str = "userName not Found";
 pub const MSG_WRONG_PASSWORD: &str = "userName or password is incorrect";
+pub const MSG_INVALID_REFRESH: &str = "Invalid RefreshToken";
 
 /// The authenticated caller: a valid, unexpired token for a user that exists.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user: User,
+    /// The token's session (`sid`), open when the token was checked.
+    pub session: SessionId,
     /// Token expiry, seconds since the epoch: open sockets close when it passes.
     pub expires_at: i64,
 }
@@ -37,11 +44,14 @@ pub struct Registration {
     pub password: Option<String>,
     pub confirm_password: Option<String>,
     pub avatar: Option<TempUpload>,
+    /// The client's `User-Agent`, shown in the session list.
+    pub user_agent: Option<String>,
 }
 
 /// A session opened by registration or login.
 pub struct LoggedIn {
     pub access_token: String,
+    pub refresh_token: String,
     pub user: User,
 }
 
@@ -57,6 +67,23 @@ struct Inner {
     limits: Arc<Limits>,
     storage: Storage,
     bcrypt_cost: u32,
+    /// Where this node's connections are, to close those of an ended session.
+    registry: Arc<Registry>,
+    /// The other nodes, told of ended sessions so that they close their connections too.
+    relay: Option<Arc<RedisRelay>>,
+    refresh_ttl_secs: u64,
+}
+
+/// What [`Accounts::new`] is built from.
+pub struct AccountsConfig {
+    pub db: Db,
+    pub jwt: jwt::Jwt,
+    pub limits: Arc<Limits>,
+    pub storage: Storage,
+    pub bcrypt_cost: u32,
+    pub registry: Arc<Registry>,
+    pub relay: Option<Arc<RedisRelay>>,
+    pub refresh_ttl_secs: u64,
 }
 
 fn required(value: Option<String>, field: &str) -> Result<String> {
@@ -80,26 +107,23 @@ fn avatar_type(upload: &TempUpload) -> Result<(&'static str, &'static str)> {
 }
 
 impl Accounts {
-    pub fn new(
-        db: Db,
-        jwt: jwt::Jwt,
-        limits: Arc<Limits>,
-        storage: Storage,
-        bcrypt_cost: u32,
-    ) -> Accounts {
+    pub fn new(config: AccountsConfig) -> Accounts {
         Accounts {
             inner: Arc::new(Inner {
-                db,
-                jwt,
+                db: config.db,
+                jwt: config.jwt,
                 hasher: password::Hasher::new(),
-                limits,
-                storage,
-                bcrypt_cost,
+                limits: config.limits,
+                storage: config.storage,
+                bcrypt_cost: config.bcrypt_cost,
+                registry: config.registry,
+                relay: config.relay,
+                refresh_ttl_secs: config.refresh_ttl_secs,
             }),
         }
     }
 
-    /// Register and login share one budget per client address; asked before a body is read,
+    /// Register, login and refresh share one budget per client address; asked before a body is read,
     /// so a refused client costs no upload.
     pub async fn admit(&self, client: Option<IpAddr>) -> Result<()> {
         self.inner
@@ -146,14 +170,19 @@ impl Accounts {
             .await
             .map_err(hashing_error)?;
         let stored = self.store_avatar(avatar).await?;
+        let refresh = sessions::RefreshToken::new();
+        let refresh_hash = refresh.hash.clone();
+        let user_agent = sessions::user_agent(form.user_agent);
         // The file's fate is settled with the row, inside the blocking task: a client that goes
-        // away mid-insert cannot leave a row pointing at a deleted file.
+        // away mid-insert cannot leave a row pointing at a deleted file. The user and their
+        // first session are one transaction.
         let inserted = self
             .inner
             .db
             .run(move |c| {
                 let avatar_url = stored.as_ref().map(|s| s.url.clone());
-                let user = queries::insert_user(
+                let now = models::now();
+                let opened = queries::insert_user_with_session(
                     c,
                     &models::NewUser {
                         user_name: &user_name,
@@ -161,21 +190,23 @@ impl Accounts {
                         nick_name: &nick_name,
                         password_hash: &hash,
                         avatar_url: avatar_url.as_deref(),
-                        created_at: models::now(),
+                        created_at: now,
                     },
+                    &refresh_hash,
+                    user_agent.as_deref(),
                 )?;
                 if let Some(file) = stored {
                     file.keep();
                 }
-                Ok::<_, crate::db::DbError>(user)
+                Ok::<_, crate::db::DbError>(opened)
             })
             .await;
-        let user = match inserted {
-            Ok(user) => user,
+        let (user, session) = match inserted {
+            Ok(opened) => opened,
             Err(e) if e.is_unique_violation() => return Err(Error::UsernameTaken),
             Err(e) => return Err(e.into()),
         };
-        self.logged_in(user)
+        self.logged_in(user, session, refresh)
     }
 
     /// Both refusals take the same time: an unknown name still costs a (dummy) bcrypt verify.
@@ -184,6 +215,7 @@ impl Accounts {
         user_name: Option<String>,
         password: Option<String>,
         client: Option<IpAddr>,
+        user_agent: Option<String>,
     ) -> Result<LoggedIn> {
         let user_name = required(user_name, "userName")?;
         let password = required(password, "password")?;
@@ -206,7 +238,7 @@ impl Accounts {
         match self.check_password(key, password).await {
             Ok(Ok(user)) => {
                 limits.release_login(attempt).await;
-                self.logged_in(user)
+                self.open_session(user, user_agent).await
             }
             // the attempt stays counted as a failure
             Ok(Err(refusal)) => Err(Error::Unauthorized(refusal)),
@@ -264,15 +296,6 @@ impl Accounts {
         Ok(Some(stored))
     }
 
-    fn logged_in(&self, user: User) -> Result<LoggedIn> {
-        let access_token = self
-            .inner
-            .jwt
-            .issue(user.id)
-            .map_err(|e| Error::Internal(format!("could not sign a token: {e}")))?;
-        Ok(LoggedIn { access_token, user })
-    }
-
     /// The caller behind a bearer token (`None`: no token was sent), with the seed's messages.
     pub async fn authenticate(&self, token: Option<String>) -> Result<AuthUser> {
         let token = token.ok_or(Error::Unauthorized(MSG_TOKEN_NOT_FOUND))?;
@@ -281,14 +304,29 @@ impl Accounts {
             .jwt
             .verify(&token)
             .map_err(|_| Error::Unauthorized(MSG_INVALID_TOKEN))?;
-        let user = self
+        let (user, open) = self
             .inner
             .db
-            .run(move |c| queries::find_user(c, claims.user_id))
-            .await?
-            .ok_or(Error::Unauthorized(MSG_USER_NOT_FOUND))?;
+            .run(move |c| {
+                let Some(user) = queries::find_user(c, claims.user_id)? else {
+                    return Ok::<_, crate::db::DbError>((None, false));
+                };
+                let open = match claims.session {
+                    Some(session) => queries::session_is_open(c, claims.user_id, session)?,
+                    None => false,
+                };
+                Ok((Some(user), open))
+            })
+            .await?;
+        let user = user.ok_or(Error::Unauthorized(MSG_USER_NOT_FOUND))?;
+        let session = match claims.session {
+            // ended (logout, revoked, password changed, a reused refresh token)
+            Some(session) if open => session,
+            _ => return Err(Error::Unauthorized(MSG_INVALID_TOKEN)),
+        };
         Ok(AuthUser {
             user,
+            session,
             expires_at: claims.exp,
         })
     }

@@ -18,6 +18,9 @@ impl RelayHooks for Chat {
             match (envelope.target, frame) {
                 (Target::ForgetMembers(thread_id), _) => self.member_cache().forget(thread_id),
                 (Target::ForgetAll, _) => self.member_cache().clear(),
+                (Target::EndSessions(user, sessions), _) => {
+                    self.inner.registry.close_sessions(user, &sessions);
+                }
                 (Target::Users(users), Some(frame)) => {
                     self.inner.registry.deliver(&users, &frame, skip);
                 }

@@ -1,0 +1,2 @@
+DROP TABLE spent_refresh_tokens;
+DROP TABLE sessions;
