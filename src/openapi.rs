@@ -39,6 +39,7 @@ use crate::http;
         http::messages::delete,
         http::messages::add_reaction,
         http::messages::remove_reaction,
+        http::search::messages,
         http::uploads::serve,
         http::service::healthz,
         http::service::metrics,

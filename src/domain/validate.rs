@@ -106,6 +106,29 @@ pub fn emoji(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// A search query: 1-200 code points as sent, with at least one letter or digit. Its words are
+/// its runs of letters and digits (lower-cased, each once); everything else separates them, so
+/// no punctuation reaches a search engine.
+pub fn search_words(q: &str) -> Result<Vec<String>, String> {
+    let len = q.chars().count();
+    if len == 0 || len > MAX_SEARCH_CHARS {
+        return Err(format!("q must be 1-{MAX_SEARCH_CHARS} characters"));
+    }
+    let mut words: Vec<String> = Vec::new();
+    for word in q.split(|c: char| !c.is_alphanumeric()) {
+        let word = word.to_lowercase();
+        if !word.is_empty() && !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    if words.is_empty() {
+        return Err("q must contain a letter or a digit".into());
+    }
+    Ok(words)
+}
+
 pub fn client_msg_id(value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
         return Err("clientMsgId must be 1-128 bytes without control characters".into());

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod form;
 pub mod messages;
 pub mod schemas;
+pub mod search;
 pub mod service;
 pub mod sessions;
 pub mod stall;
@@ -179,6 +180,10 @@ pub fn route_table() -> Vec<RouteEntry> {
                 (Method::PUT, web::route().to(messages::add_reaction)),
                 (Method::DELETE, web::route().to(messages::remove_reaction)),
             ],
+        ),
+        (
+            "/search/messages",
+            vec![get(web::route().to(search::messages))],
         ),
         (
             "/uploads/{kind}/{name}",

@@ -12,6 +12,7 @@ mod hostile;
 mod lifecycle;
 mod migrations;
 mod ops;
+mod search;
 mod sessions;
 mod threads;
 mod uploads;

@@ -23,10 +23,14 @@ struct Pair {
     b: i64,
 }
 
-const SQLITE_TABLES: &str = "SELECT name FROM sqlite_master WHERE type = 'table' \
-     AND name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY name";
-const PG_TABLES: &str = "SELECT table_name::text AS name FROM information_schema.tables \
-     WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' ORDER BY 1";
+/// Tables, indexes and triggers a migration made: down.sql must take every one away.
+const SQLITE_TABLES: &str = "SELECT type || ' ' || name AS name FROM sqlite_master \
+     WHERE name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY name";
+const PG_TABLES: &str =
+    "SELECT 'table ' || table_name::text AS name FROM information_schema.tables \
+     WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' \
+     UNION ALL SELECT 'index ' || indexname::text FROM pg_indexes WHERE schemaname = 'public' \
+     AND tablename <> '__diesel_schema_migrations' ORDER BY 1";
 
 fn sqlite() -> (tempfile::TempDir, SqliteConnection) {
     let dir = tempfile::tempdir().unwrap();

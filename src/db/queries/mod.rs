@@ -5,6 +5,7 @@
 mod changes;
 mod members;
 mod messages;
+mod search;
 mod sessions;
 mod threads;
 mod uploads;
@@ -13,6 +14,7 @@ mod users;
 pub use changes::*;
 pub use members::*;
 pub use messages::*;
+pub use search::*;
 pub use sessions::*;
 pub use threads::*;
 pub use uploads::*;

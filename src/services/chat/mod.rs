@@ -3,7 +3,7 @@
 //! One file per concern, each an `impl Chat` block: `threads` (threads, members, names),
 //! `commit` (the group commit every change to messages goes through), `messages` (send,
 //! history, `sync {after}`), `lifecycle` (edit, delete, react, one message, `around`,
-//! `sync {since}`), `activity` (typing, read marks),
+//! `sync {since}`), `search`, `activity` (typing, read marks),
 //! `presence`, `members` (the member cache every fan-out reads), `relay_hooks` (events
 //! from other nodes); [`events`] are the frames they send. This file holds the service's state
 //! and the fan-out helpers they share.
@@ -21,6 +21,7 @@ mod members;
 mod messages;
 mod presence;
 mod relay_hooks;
+mod search;
 mod threads;
 
 pub use lifecycle::MessageRef;
