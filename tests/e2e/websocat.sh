@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A WebSocket session driven by websocat, the way the docs show it: two users registered with curl,
-# a direct thread, a message sent over one socket and received on the other, then `sync {after:0}`.
+# a direct thread, a message sent over one socket and received on the other, `sync {after:0}`,
+# then an edit, a reaction, a delete and `sync {since}` from the ready cursor.
 # Every expected frame is waited for (10 s at most); a missing one fails the script (exit 1).
 #
 #   bash tests/e2e/websocat.sh
@@ -204,6 +205,34 @@ wait_frame "$WORK/bob.out" 'f["type"]=="error" and f["code"]=="BAD_JSON"' "BAD_J
 echo '{"type":"ping","id":"p2"}' >&4
 wait_frame "$WORK/bob.out" 'f["type"]=="pong" and f["id"]=="p2"' "the connection stays open after errors" >/dev/null
 ok "bad requests get error frames and the connection stays open"
+
+# As in docs/PROTOCOL.md: Alice fixes a typo, Bob reacts, Alice takes a message back, and a
+# sync from Bob's ready cursor brings the message once, in its latest state.
+BOB_CURSOR="$(json 'd["cursor"]' <<<"$(wait_frame "$WORK/bob.out" 'f["type"]=="ready"' "bob's ready frame")")"
+echo "{\"type\":\"edit\",\"id\":\"e1\",\"messageId\":$MSG_ID,\"text\":\"see you at 10\"}" >&3
+wait_frame "$WORK/alice.out" 'f["type"]=="ack" and f["id"]=="e1" and f["message"]["text"]=="see you at 10" and f["message"]["editedAt"]' "ack of edit" >/dev/null
+wait_frame "$WORK/bob.out" 'f["type"]=="messageUpdated" and f["message"]["id"]=='"$MSG_ID"' and f["message"]["text"]=="see you at 10"' "bob gets the edit" >/dev/null
+ok "edit -> ack, and messageUpdated to the other member"
+echo "{\"type\":\"react\",\"id\":\"r1\",\"messageId\":$MSG_ID,\"emoji\":\"👍\",\"on\":true}" >&4
+wait_frame "$WORK/bob.out" 'f["type"]=="ack" and f["id"]=="r1" and f["message"]["reactions"]==[{"emoji":"👍","count":1,"userIds":['"$BOB_ID"']}]' "ack of react" >/dev/null
+wait_frame "$WORK/alice.out" 'f["type"]=="messageUpdated" and f["message"]["reactions"]==[{"emoji":"👍","count":1,"userIds":['"$BOB_ID"']}]' "alice gets the reaction" >/dev/null
+ok "react -> ack, and messageUpdated with the reaction"
+echo "{\"type\":\"edit\",\"id\":\"e2\",\"messageId\":$MSG_ID,\"text\":\"mine now\"}" >&4
+wait_frame "$WORK/bob.out" 'f["type"]=="error" and f["id"]=="e2" and f["code"]=="FORBIDDEN"' "editing another's message" >/dev/null
+ok "editing another's message is FORBIDDEN"
+echo "{\"type\":\"delete\",\"id\":\"d1\",\"messageId\":$MSG_ID}" >&3
+wait_frame "$WORK/alice.out" 'f["type"]=="ack" and f["id"]=="d1" and f["message"]["deleted"] is True and f["message"]["text"] is None' "ack of delete" >/dev/null
+wait_frame "$WORK/bob.out" 'f["type"]=="messageUpdated" and f["message"]["id"]=='"$MSG_ID"' and f["message"]["deleted"] is True' "bob gets the tombstone" >/dev/null
+ok "delete -> a tombstone for everyone"
+echo "{\"type\":\"sync\",\"id\":\"c1\",\"since\":\"$BOB_CURSOR\"}" >&4
+SINCE="$(wait_frame "$WORK/bob.out" 'f["type"]=="ack" and f["id"]=="c1"' "sync since ack")"
+python3 - "$MSG_ID" "$SINCE" <<'PY' || fail "sync {since: ready cursor} must bring the message once, as its tombstone"
+import json, sys
+d = json.loads(sys.argv[2])
+assert [(m["id"], m["deleted"]) for m in d["messages"]] == [(int(sys.argv[1]), True)], d
+assert d["hasMore"] is False and isinstance(d["cursor"], str), d
+PY
+ok "sync {since: ready cursor} brings every change once, in its latest state"
 
 # As in docs/PROTOCOL.md: Bob quits, Alice sends another message, Bob reconnects and catches up.
 exec 4>&- # end of Bob's input: websocat closes the connection
