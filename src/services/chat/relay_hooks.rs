@@ -6,6 +6,28 @@ use crate::relay::{BoxFuture, Envelope, RelayHooks, Target};
 
 use super::Chat;
 
+impl Chat {
+    /// Closes (4003) this node's sockets whose session has ended.
+    async fn close_ended_sessions(&self) {
+        let live = self.inner.registry.live_sessions();
+        if live.is_empty() {
+            return;
+        }
+        match self
+            .db()
+            .run(move |c| crate::db::queries::ended_among(c, &live))
+            .await
+        {
+            Ok(ended) => {
+                for (user, session) in ended {
+                    self.inner.registry.close_sessions(user, &[session]);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not check sessions after resubscribing"),
+        }
+    }
+}
+
 /// Events from the other nodes, delivered to this node's connections.
 impl RelayHooks for Chat {
     fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, ()> {
@@ -41,6 +63,9 @@ impl RelayHooks for Chat {
 
     fn resubscribed(&self) {
         self.member_cache().clear();
+        // Sessions ended elsewhere while the relay was away were announced to no one here.
+        let chat = self.clone();
+        tokio::spawn(async move { chat.close_ended_sessions().await });
     }
 
     fn local_users(&self) -> Vec<UserId> {
