@@ -187,8 +187,14 @@ impl Application {
                     http::register(cfg, routes)
                 })
                 .service(
+                    // only reads: any other method on a path no route has is our JSON 404,
+                    // not the files service's plain-text 405
                     actix_files::Files::new("/", &static_dir)
                         .index_file("index.html")
+                        .guard(
+                            actix_web::guard::Any(actix_web::guard::Get())
+                                .or(actix_web::guard::Head()),
+                        )
                         .default_handler(web::to(http::not_found)),
                 )
                 .default_service(web::to(http::not_found))
