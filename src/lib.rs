@@ -21,6 +21,7 @@
 //! the other nodes through [`relay`] -> each connection task writes its Outbox to its socket.
 //! docs/ARCHITECTURE.md draws the tree and says where a new request type, event or table goes.
 
+pub mod admin;
 pub mod config;
 pub mod db;
 pub mod doctor;
@@ -132,6 +133,7 @@ impl Application {
                 .then(|| usize::try_from(config.max_connections_per_user).unwrap_or(usize::MAX)),
             relay,
         );
+        chat.start_ended_session_sweep();
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             config: config.clone(),

@@ -41,6 +41,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub avatar_url: Option<String>,
     pub created_at: NaiveDateTime,
+    /// Set by an operator (`chat-server users disable`): no login until enabled again.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]

@@ -9,6 +9,7 @@ diesel::table! {
         password_hash -> Text,
         avatar_url -> Nullable<Text>,
         created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 

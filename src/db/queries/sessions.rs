@@ -78,6 +78,15 @@ pub fn ended_among(conn: &mut DbConn, ids: &[SessionId]) -> Result<Vec<(UserId, 
     Ok(ended)
 }
 
+/// Sessions ended at or after `since`: what each node closes its sockets by, whoever ended them
+/// (another node while Redis was away, or an operator's command).
+pub fn ended_since(conn: &mut DbConn, since: NaiveDateTime) -> Result<Vec<(UserId, SessionId)>> {
+    Ok(with_conn!(conn, c => sessions::table
+        .filter(sessions::ended_at.ge(since))
+        .select((sessions::user_id, sessions::id))
+        .load(c))?)
+}
+
 /// What presenting a refresh token came to.
 #[derive(Debug)]
 pub enum Refreshed {

@@ -1,10 +1,12 @@
-//! Users: registration, lookups by name or id, the directory search, profile updates.
+//! Users: registration, lookups by name or id, the directory search, profile updates, and an
+//! operator's listing and switch.
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{lower, Result};
 use crate::db::models::*;
-use crate::db::schema::users;
+use crate::db::schema::{sessions, users};
 use crate::db::DbConn;
 use crate::domain::ids::UserId;
 use crate::{with_conn, write_tx};
@@ -86,5 +88,45 @@ pub fn update_user(
         let user = users::table.find(id).select(User::as_select()).first(c)?;
         let replaced = if avatar_url.is_some() { old_avatar } else { None };
         Ok::<_, diesel::result::Error>(Some((user, replaced)))
+    })?)
+}
+
+/// Every user, oldest first, with when they were disabled (an operator's listing).
+pub fn list_users(conn: &mut DbConn) -> Result<Vec<(User, Option<NaiveDateTime>)>> {
+    Ok(with_conn!(conn, c => users::table
+        .order(users::id.asc())
+        .select((User::as_select(), users::disabled_at))
+        .load(c))?)
+}
+
+/// Disables (`Some(time)`) or enables (`None`) the user with this lower-cased name; `None`
+/// when there is no such user. Disabling also ends every session of theirs, in one transaction.
+pub fn set_disabled(
+    conn: &mut DbConn,
+    key: &str,
+    disabled_at: Option<NaiveDateTime>,
+) -> Result<Option<UserId>> {
+    Ok(write_tx!(conn, c => {
+        let Some(id) = users::table
+            .filter(users::user_name_key.eq(key))
+            .select(users::id)
+            .first::<UserId>(c)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        diesel::update(users::table.find(id))
+            .set(users::disabled_at.eq(disabled_at))
+            .execute(c)?;
+        if let Some(now) = disabled_at {
+            diesel::update(
+                sessions::table
+                    .filter(sessions::user_id.eq(id))
+                    .filter(sessions::ended_at.is_null()),
+            )
+            .set(sessions::ended_at.eq(now))
+            .execute(c)?;
+        }
+        Ok::<_, diesel::result::Error>(Some(id))
     })?)
 }

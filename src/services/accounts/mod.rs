@@ -277,6 +277,10 @@ impl Accounts {
         {
             return Ok(Err(MSG_WRONG_PASSWORD));
         }
+        // told only to whoever knows the password
+        if row.disabled_at.is_some() {
+            return Err(Error::Forbidden("This account is disabled".into()));
+        }
         Ok(Ok(models::User::from(row)))
     }
 
