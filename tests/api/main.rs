@@ -8,6 +8,7 @@ mod cluster;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod images;
 mod ops;
 mod threads;
 mod uploads;

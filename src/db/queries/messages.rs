@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::threads::membership;
+use super::uploads::AttachmentInput;
 use super::Result;
 use crate::db::models::*;
 use crate::db::schema::{attachments, messages, thread_members, threads, users};
@@ -18,8 +19,8 @@ pub struct NewMessageInput {
     pub sender_id: UserId,
     pub text: Option<String>,
     pub client_msg_id: Option<String>,
-    /// (url, name, content type, size) of files already stored on disk.
-    pub attachments: Vec<(String, String, String, i64)>,
+    /// Files already stored on disk.
+    pub attachments: Vec<AttachmentInput>,
 }
 
 pub enum InsertOutcome {
@@ -85,17 +86,8 @@ pub fn insert_messages(
                     .returning(messages::id)
                     .get_result(c)?;
                 if !input.attachments.is_empty() {
-                    let rows: Vec<NewAttachment> = input
-                        .attachments
-                        .iter()
-                        .map(|(url, name, content_type, size)| NewAttachment {
-                            message_id: id,
-                            url: url.clone(),
-                            name: name.clone(),
-                            content_type: content_type.clone(),
-                            size: *size,
-                        })
-                        .collect();
+                    let rows: Vec<NewAttachment> =
+                        input.attachments.iter().map(|a| a.row(id)).collect();
                     diesel::insert_into(attachments::table).values(&rows).execute(c)?;
                 }
                 diesel::update(threads::table.find(input.thread_id))
