@@ -4,7 +4,7 @@
 //! on an async worker, as it takes tens to hundreds of milliseconds of CPU.
 
 use std::fs::File;
-use std::io::{BufReader, Cursor, Write};
+use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -62,11 +62,12 @@ fn turns(orientation: Orientation) -> bool {
     )
 }
 
-/// The size of the image at `path` and, when `decode` and it is small enough to decode, its
+/// The size of the image at `path` and, when `decode` and it declares at most `max_pixels`, its
 /// thumbnail. `None`: not even the header could be read.
-fn inspect(path: &Path, max_side: u32, decode: bool) -> Option<Inspected> {
-    let file = File::open(path).ok()?;
-    let mut reader = ImageReader::new(BufReader::new(file))
+fn inspect(path: &Path, max_side: u32, decode: bool, max_pixels: u64) -> Option<Inspected> {
+    // at most the upload limit (10 MiB by default); the JPEG decoder reads it all anyway
+    let bytes = std::fs::read(path).ok()?;
+    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
         .with_guessed_format()
         .ok()?;
     let mut limits = Limits::default();
@@ -87,11 +88,15 @@ fn inspect(path: &Path, max_side: u32, decode: bool) -> Option<Inspected> {
         height,
         thumb: None,
     };
-    if !decode || u64::from(raw_width) * u64::from(raw_height) > MAX_DECODED_PIXELS {
+    if !decode || u64::from(raw_width) * u64::from(raw_height) > max_pixels {
         return Some(inspected);
     }
     // the pixel buffer counts against the limit too (ImageReader::decode does the same)
     if limits.reserve(decoder.total_bytes()).is_err() {
+        return Some(inspected);
+    }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
+        tracing::debug!("JPEG cut off before its end: no thumbnail");
         return Some(inspected);
     }
     // a truncated or corrupt file fails here and simply has no thumbnail
@@ -104,6 +109,63 @@ fn inspect(path: &Path, max_side: u32, decode: bool) -> Option<Inspected> {
     };
     inspected.thumb = thumbnail(image, format, orientation, max_side);
     Some(inspected)
+}
+
+/// Whether a JPEG's markers run on to its end-of-image marker. The decoder is lenient (a cut-off
+/// file decodes, its missing part grey), so a truncated file is told by this walk: segments are
+/// skipped by their length, entropy-coded data up to the next marker that is not a stuffed byte
+/// or a restart. Anything after the end marker (camera trailers) is not looked at.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        // junk between segments is tolerated, as the decoder does
+        let Some(at) = bytes
+            .get(i..)
+            .and_then(|rest| rest.iter().position(|&b| b == 0xFF))
+        else {
+            return false;
+        };
+        i += at;
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = bytes.get(i) else {
+            return false;
+        };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            // markers without a length: TEM, RSTn (and a stray stuffed zero)
+            0x00 | 0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(&[hi, lo]) = bytes.get(i..i + 2) else {
+            return false;
+        };
+        let length = usize::from(u16::from_be_bytes([hi, lo]));
+        if length < 2 {
+            return false;
+        }
+        i += length;
+        if marker != 0xDA {
+            continue;
+        }
+        // start of scan: its entropy-coded data ends at the next real marker
+        loop {
+            let Some(at) = bytes
+                .get(i..)
+                .and_then(|rest| rest.iter().position(|&b| b == 0xFF))
+            else {
+                return false;
+            };
+            i += at;
+            match bytes.get(i + 1) {
+                None => return false,
+                Some(0x00 | 0xD0..=0xD7) => i += 2,
+                Some(_) => break,
+            }
+        }
+    }
 }
 
 /// At most `max_side` on the longer side, the aspect ratio kept, turned upright; JPEG for a
@@ -180,7 +242,7 @@ fn describe(
     max_side: u32,
     decode: bool,
 ) -> Result<StoredFile, StorageError> {
-    let Some(inspected) = inspect(&file.path, max_side, decode) else {
+    let Some(inspected) = inspect(&file.path, max_side, decode, MAX_DECODED_PIXELS) else {
         return Ok(file);
     };
     file.width = Some(inspected.width);
@@ -237,6 +299,50 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let image = image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 3) as u8, (x ^ y) as u8])
+        });
+        let mut bytes = Vec::new();
+        DynamicImage::ImageRgb8(image)
+            .write_to(Cursor::new(&mut bytes), ImageFormat::Jpeg)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_jpeg_is_complete_only_up_to_its_end_marker() {
+        let whole = jpeg(64, 48);
+        assert!(jpeg_is_complete(&whole));
+        let mut trailer = whole.clone();
+        trailer.extend_from_slice(b"camera trailer \xFF\x00 junk");
+        assert!(jpeg_is_complete(&trailer));
+        for cut in [whole.len() - 1, whole.len() - 2, whole.len() / 2, 20, 3] {
+            assert!(!jpeg_is_complete(&whole[..cut]), "cut at {cut}");
+        }
+    }
+
+    /// The pixel cap is what keeps a decode from starting (at the real cap a bomb's body would
+    /// not decode either, so this uses a lower one on a valid image).
+    #[test]
+    fn an_image_over_the_pixel_cap_is_measured_but_not_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jpg");
+        std::fs::write(&path, jpeg(100, 50)).unwrap();
+        let under = inspect(&path, 320, true, 5_000).unwrap();
+        assert!(matches!(under.thumb, Some(Thumb::Original)));
+        let over = inspect(&path, 320, true, 4_999).unwrap();
+        assert_eq!((over.width, over.height), (100, 50));
+        assert!(over.thumb.is_none());
+        let encoded = inspect(&path, 40, true, 5_000).unwrap();
+        let Some(Thumb::Encoded { bytes, ext }) = encoded.thumb else {
+            panic!("a thumbnail")
+        };
+        assert_eq!(ext, "jpg");
+        let thumb = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (40, 20));
+    }
 
     #[test]
     fn a_quarter_turn_swaps_the_sides() {

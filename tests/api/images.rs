@@ -28,7 +28,12 @@ fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     bytes
 }
 
-async fn post_files(app: &TestApp, token: &str, thread: i64, files: &[(&str, Vec<u8>)]) -> (u16, Value) {
+async fn post_files(
+    app: &TestApp,
+    token: &str,
+    thread: i64,
+    files: &[(&str, Vec<u8>)],
+) -> (u16, Value) {
     let mut form = reqwest::multipart::Form::new();
     for (name, bytes) in files {
         form = form.part(
@@ -47,7 +52,11 @@ async fn post_files(app: &TestApp, token: &str, thread: i64, files: &[(&str, Vec
     read(res).await
 }
 
-async fn download(app: &TestApp, token: &str, url: &str) -> (u16, Vec<u8>, reqwest::header::HeaderMap) {
+async fn download(
+    app: &TestApp,
+    token: &str,
+    url: &str,
+) -> (u16, Vec<u8>, reqwest::header::HeaderMap) {
     let res = app
         .client
         .get(app.url(url))
@@ -92,10 +101,38 @@ async fn each_format_gets_its_dimensions_and_a_thumbnail() {
     let app = spawn_app().await;
     let (alice, thread) = two_users(&app, "formats").await;
     let cases = [
-        (ImageFormat::Png, "wide.png", 1000, 500, (320, 160), ImageFormat::Png),
-        (ImageFormat::Jpeg, "tall.jpg", 480, 960, (160, 320), ImageFormat::Jpeg),
-        (ImageFormat::Gif, "anim.gif", 640, 400, (320, 200), ImageFormat::Png),
-        (ImageFormat::WebP, "pic.webp", 700, 700, (320, 320), ImageFormat::Png),
+        (
+            ImageFormat::Png,
+            "wide.png",
+            1000,
+            500,
+            (320, 160),
+            ImageFormat::Png,
+        ),
+        (
+            ImageFormat::Jpeg,
+            "tall.jpg",
+            480,
+            960,
+            (160, 320),
+            ImageFormat::Jpeg,
+        ),
+        (
+            ImageFormat::Gif,
+            "anim.gif",
+            640,
+            400,
+            (320, 200),
+            ImageFormat::Png,
+        ),
+        (
+            ImageFormat::WebP,
+            "pic.webp",
+            700,
+            700,
+            (320, 320),
+            ImageFormat::Png,
+        ),
     ];
     for (format, name, width, height, (tw, th), thumb_format) in cases {
         let bytes = encode(&picture(width, height), format);
@@ -106,13 +143,22 @@ async fn each_format_gets_its_dimensions_and_a_thumbnail() {
         assert_eq!(file["height"], height, "{name}: {file}");
         let url = file["url"].as_str().unwrap();
         let thumb_url = file["thumbUrl"].as_str().expect("a thumbnail");
-        assert_ne!(thumb_url, url, "{name}: a large image gets a thumbnail of its own");
-        assert!(thumb_url.starts_with("/uploads/attachments/"), "{thumb_url}");
+        assert_ne!(
+            thumb_url, url,
+            "{name}: a large image gets a thumbnail of its own"
+        );
+        assert!(
+            thumb_url.starts_with("/uploads/attachments/"),
+            "{thumb_url}"
+        );
         let (status, thumb, headers) = download(&app, &alice.token, thumb_url).await;
         assert_eq!(status, 200, "{name}");
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert!(
-            headers["content-disposition"].to_str().unwrap().starts_with("inline"),
+            headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("inline"),
             "{name}: {:?}",
             headers["content-disposition"]
         );
@@ -159,7 +205,10 @@ async fn a_small_image_is_its_own_thumbnail_and_other_files_have_none() {
     assert_eq!(files[1]["height"], Value::Null);
     assert_eq!(files[1]["thumbUrl"], Value::Null);
     // exactly the two files, no thumbnail of their own
-    assert_eq!(files_in(app.data_dir.path().join("uploads/attachments")).len(), 2);
+    assert_eq!(
+        files_in(app.data_dir.path().join("uploads/attachments")).len(),
+        2
+    );
 }
 
 /// A PNG whose header declares 8000 x 7500 (60 megapixels) over a few bytes of body: its
@@ -169,7 +218,13 @@ async fn a_small_image_is_its_own_thumbnail_and_other_files_have_none() {
 async fn a_declared_sixty_megapixel_image_is_never_decoded() {
     let app = spawn_app().await;
     let (alice, thread) = two_users(&app, "bomb").await;
-    let (status, body) = post_files(&app, &alice.token, thread, &[("bomb.png", bomb_png(8000, 7500))]).await;
+    let (status, body) = post_files(
+        &app,
+        &alice.token,
+        thread,
+        &[("bomb.png", bomb_png(8000, 7500))],
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let file = &body["message"]["attachments"][0];
     assert_eq!(file["width"], 8000, "{file}");
@@ -196,7 +251,11 @@ fn bomb_png(width: u32, height: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     chunk(&mut png, b"IHDR", &ihdr);
     // the start of a zlib stream of zeros: what a bomb's few kilobytes would continue
-    chunk(&mut png, b"IDAT", &[0x78, 0x9c, 0xed, 0xc1, 0x01, 0x0d, 0x00, 0x00]);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9c, 0xed, 0xc1, 0x01, 0x0d, 0x00, 0x00],
+    );
     chunk(&mut png, b"IEND", &[]);
     png
 }
@@ -207,18 +266,28 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
 }
 
-/// A JPEG cut off halfway is stored (its header gives its size) without a thumbnail.
+/// An image cut off halfway is stored (its header gives its size) without a thumbnail.
 #[tokio::test]
 async fn a_truncated_image_is_stored_without_a_thumbnail() {
     let app = spawn_app().await;
     let (alice, thread) = two_users(&app, "trunc").await;
-    for (name, format) in [("cut.jpg", ImageFormat::Jpeg), ("cut.png", ImageFormat::Png)] {
+    let cases = [
+        ("cut.jpg", ImageFormat::Jpeg),
+        ("cut.png", ImageFormat::Png),
+        ("cut.gif", ImageFormat::Gif),
+        ("cut.webp", ImageFormat::WebP),
+    ];
+    for (name, format) in cases {
         let mut bytes = encode(&picture(800, 600), format);
         bytes.truncate(bytes.len() / 2);
         let size = bytes.len();
@@ -233,8 +302,11 @@ async fn a_truncated_image_is_stored_without_a_thumbnail() {
         assert_eq!(status, 200);
         assert_eq!(stored.len(), size);
     }
-    // nothing but the two files
-    assert_eq!(files_in(app.data_dir.path().join("uploads/attachments")).len(), 2);
+    // nothing but the four files
+    assert_eq!(
+        files_in(app.data_dir.path().join("uploads/attachments")).len(),
+        4
+    );
 }
 
 /// One file over the size limit beside an image: the send is refused, and neither the image
@@ -291,11 +363,19 @@ async fn register_with_avatar(app: &TestApp, user_name: &str, avatar: Vec<u8>) -
 #[tokio::test]
 async fn avatars_get_a_thumbnail_replaced_with_them() {
     let app = spawn_app().await;
-    let body = register_with_avatar(&app, "pictured1", encode(&picture(600, 300), ImageFormat::Png)).await;
+    let body = register_with_avatar(
+        &app,
+        "pictured1",
+        encode(&picture(600, 300), ImageFormat::Png),
+    )
+    .await;
     let token = body["accessToken"].as_str().unwrap().to_owned();
     let user = &body["user"];
     let old_avatar = user["avatarUrl"].as_str().unwrap().to_owned();
-    let old_thumb = user["avatarThumbUrl"].as_str().expect("a thumbnail").to_owned();
+    let old_thumb = user["avatarThumbUrl"]
+        .as_str()
+        .expect("a thumbnail")
+        .to_owned();
     assert_ne!(old_thumb, old_avatar);
     assert!(old_thumb.starts_with("/uploads/avatars/"), "{old_thumb}");
     let (status, thumb, _) = download(&app, &token, &old_thumb).await;
@@ -330,8 +410,14 @@ async fn avatars_get_a_thumbnail_replaced_with_them() {
     let decoded = image::load_from_memory(&thumb).unwrap();
     assert_eq!((decoded.width(), decoded.height()), (64, 128));
     assert!(!on_disk(&app, &old_avatar), "the old avatar is deleted");
-    assert!(!on_disk(&app, &old_thumb), "the old avatar's thumbnail is deleted");
-    assert_eq!(files_in(app.data_dir.path().join("uploads/avatars")).len(), 2);
+    assert!(
+        !on_disk(&app, &old_thumb),
+        "the old avatar's thumbnail is deleted"
+    );
+    assert_eq!(
+        files_in(app.data_dir.path().join("uploads/avatars")).len(),
+        2
+    );
 
     let plain = app.register("plain_face").await;
     let (_, me) = app
@@ -363,7 +449,10 @@ async fn the_sweep_keeps_referenced_thumbnails_and_removes_orphan_ones() {
     let orphan = uploads.join("attachments/00000000000000000000000000000001.png");
     std::fs::write(&orphan, encode(&picture(32, 32), ImageFormat::Png)).unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-    for path in [orphan.clone(), uploads.join(thumb_url.strip_prefix("/uploads/").unwrap())] {
+    for path in [
+        orphan.clone(),
+        uploads.join(thumb_url.strip_prefix("/uploads/").unwrap()),
+    ] {
         let file = std::fs::File::options().write(true).open(path).unwrap();
         file.set_modified(old).unwrap();
     }
@@ -378,7 +467,12 @@ async fn the_sweep_keeps_referenced_thumbnails_and_removes_orphan_ones() {
 #[tokio::test]
 async fn openapi_describes_the_image_fields() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     let (status, doc) = read(res).await;
     assert_eq!(status, 200);
     let schemas = &doc["components"]["schemas"];
