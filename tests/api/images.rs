@@ -484,3 +484,49 @@ async fn openapi_describes_the_image_fields() {
     }
     assert!(schemas["User"]["properties"]["avatarThumbUrl"].is_object());
 }
+
+/// The migration adding the image columns goes down (every column and index gone) and up
+/// again, on the backend the suite runs on. Later migrations are reverted first and reapplied.
+#[test]
+fn the_image_migration_goes_down_and_up_again() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    use diesel_migrations::MigrationHarness;
+
+    /// `migrations` makes the (not `Clone`) migration source each harness call consumes.
+    fn round_trip<C>(conn: &mut C, migrations: fn() -> diesel_migrations::EmbeddedMigrations)
+    where
+        C: MigrationHarness<C::Backend> + SimpleConnection + Connection,
+    {
+        const VERSION: &str = "20261201162000";
+        let columns = "SELECT width, height, thumb_url FROM attachments; \
+                       SELECT avatar_thumb_url FROM users;";
+        conn.run_pending_migrations(migrations()).unwrap();
+        conn.batch_execute(columns).unwrap();
+        while conn
+            .applied_migrations()
+            .unwrap()
+            .iter()
+            .any(|v| v.to_string() == VERSION)
+        {
+            conn.revert_last_migration(migrations()).unwrap();
+        }
+        assert!(conn.batch_execute(columns).is_err(), "columns dropped");
+        conn.run_pending_migrations(migrations()).unwrap();
+        conn.batch_execute(columns).unwrap();
+    }
+
+    match fresh_database_url() {
+        Some(url) => round_trip(&mut diesel::PgConnection::establish(&url).unwrap(), || {
+            chat_server::db::POSTGRES_MIGRATIONS
+        }),
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("m.db");
+            round_trip(
+                &mut diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap(),
+                || chat_server::db::SQLITE_MIGRATIONS,
+            )
+        }
+    }
+}
