@@ -3,7 +3,8 @@
 //! `describe_image`: header read, decode, 320 px thumbnail), and the wall time and the peak
 //! resident memory of that step are printed. Linux only (peak RSS from /proc).
 //!
-//! `cargo run --release --example image_cost [width height [runs]]`
+//! `cargo run --release --example image_cost [width height [runs]]`; with `IMAGE_COST_OUT=path`
+//! it only writes the generated JPEG there (to upload it to a real server with curl).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Cursor;
@@ -59,6 +60,11 @@ async fn main() {
     };
     let runs = args.get(2).copied().unwrap_or(5);
     let jpeg = bytes::Bytes::from(photo_like(width, height));
+    if let Ok(out) = std::env::var("IMAGE_COST_OUT") {
+        std::fs::write(&out, &jpeg).unwrap();
+        println!("wrote {} bytes to {out}", jpeg.len());
+        return;
+    }
     println!(
         "{width}x{height} JPEG ({:.1} MP), {} bytes",
         f64::from(width) * f64::from(height) / 1e6,
