@@ -39,12 +39,13 @@ async fn register_login_and_check_round_trip() {
     assert_eq!(user["userName"], "alice_01");
     assert_eq!(user["nickName"], "Nick");
     assert!(user["avatarUrl"].is_null());
+    assert!(user["avatarThumbUrl"].is_null());
     assert!(user["createdAt"].as_str().unwrap().ends_with('Z'));
     assert!(
         !body.to_string().contains("$2"),
         "no password hash anywhere: {body}"
     );
-    assert_eq!(user.as_object().unwrap().len(), 5);
+    assert_eq!(user.as_object().unwrap().len(), 6);
 
     let (status, body) = app
         .post_json(

@@ -10,6 +10,7 @@ mod cluster;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod images;
 mod lifecycle;
 mod migrations;
 mod ops;

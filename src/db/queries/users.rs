@@ -65,28 +65,37 @@ pub fn search_users(conn: &mut DbConn, query: &str, limit: i64) -> Result<Vec<Us
         .load(c))?)
 }
 
-/// Updates what is given; returns the new user and the avatar it replaced.
+/// An avatar's URLs: the file's, and its thumbnail's when one was made.
+pub type AvatarUrls = (String, Option<String>);
+
+/// Updates what is given (`avatar`: the new file's URL and its thumbnail's); returns the new
+/// user and the avatar it replaced.
 pub fn update_user(
     conn: &mut DbConn,
     id: UserId,
     nick_name: Option<&str>,
-    avatar_url: Option<&str>,
-) -> Result<Option<(User, Option<String>)>> {
+    avatar: Option<(&str, Option<&str>)>,
+) -> Result<Option<(User, Option<AvatarUrls>)>> {
     Ok(write_tx!(conn, c => {
-        let old: Option<Option<String>> = users::table
+        let old: Option<(Option<String>, Option<String>)> = users::table
             .find(id)
-            .select(users::avatar_url)
+            .select((users::avatar_url, users::avatar_thumb_url))
             .first(c)
             .optional()?;
-        let Some(old_avatar) = old else { return Ok(None) };
+        let Some((old_avatar, old_thumb)) = old else { return Ok(None) };
         if let Some(nick) = nick_name {
             diesel::update(users::table.find(id)).set(users::nick_name.eq(nick)).execute(c)?;
         }
-        if let Some(url) = avatar_url {
-            diesel::update(users::table.find(id)).set(users::avatar_url.eq(url)).execute(c)?;
+        if let Some((url, thumb)) = avatar {
+            diesel::update(users::table.find(id))
+                .set((users::avatar_url.eq(url), users::avatar_thumb_url.eq(thumb)))
+                .execute(c)?;
         }
         let user = users::table.find(id).select(User::as_select()).first(c)?;
-        let replaced = if avatar_url.is_some() { old_avatar } else { None };
+        let replaced = match (avatar, old_avatar) {
+            (Some(_), Some(old)) => Some((old, old_thumb)),
+            _ => None,
+        };
         Ok::<_, diesel::result::Error>(Some((user, replaced)))
     })?)
 }
