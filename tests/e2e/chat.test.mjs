@@ -181,11 +181,11 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
     sent.push('Pictures from the trip');
     for (const [page, who] of [[a, 'alice'], [b, 'bob']]) {
       await expectMessages(page, sent, who);
-      const img = `${tid('message-list')} ${tid('message')}:last-child ${tid('attachment-image')}`;
+      const img = `${tid('message-list')} ${tid('message')}:has(${tid('message-text')}:text-is("Pictures from the trip")) ${tid('attachment-image')}`;
       await page.waitForSelector(img);
       await waitUntil(() => page.$eval(img, (el) => el.complete && el.naturalWidth === 200 && el.naturalHeight === 120), `${who}: the image to load`);
       assert.match(await page.getAttribute(img, 'src'), /^\/uploads\/attachments\/.+\.png$/);
-      const file = `${tid('message-list')} ${tid('message')}:last-child ${tid('attachment-file')}`;
+      const file = `${tid('message-list')} ${tid('message')}:has(${tid('message-text')}:text-is("Pictures from the trip")) ${tid('attachment-file')}`;
       assert.equal(await page.getAttribute(file, 'download'), 'notes.txt');
       assert.match(await page.getAttribute(file, 'href'), /^\/uploads\/attachments\//);
     }

@@ -21,11 +21,8 @@ const touchQuery = window.matchMedia('(pointer: coarse)');
 export function mainView({ onLogout }) {
   const me = state.me;
   const drafts = chat.loadDrafts();
-  let draftsTimer = null;
-  const persistDrafts = () => {
-    clearTimeout(draftsTimer);
-    draftsTimer = setTimeout(() => chat.saveDrafts(drafts), 300);
-  };
+  // saved as typed: a forced re-login or a closed tab must not lose a word
+  const persistDrafts = () => chat.saveDrafts(drafts);
 
   // ---------------------------------------------------------------- sidebar
   const connPill = h('span.conn-pill', { testid: 'connection-status', dataset: { state: 'connecting' }, role: 'status' },
@@ -696,6 +693,8 @@ export function mainView({ onLogout }) {
     const text = textarea.value;
     const body = text.trim() ? text : '';
     if (!body && !draftFiles.length) return;
+    // after a jump into the past, what is sent shows in the present
+    if (currentThread()?.hasMoreNewer) chat.backToPresent(current);
     chat.sendMessage(current, body, draftFiles, replyTo);
     // the outbox owns the previews now
     clearDraftFiles(false);
@@ -913,8 +912,6 @@ export function mainView({ onLogout }) {
       window.removeEventListener('hashchange', route);
       mq.removeEventListener('change', onResize);
       resizeObserver.disconnect();
-      clearTimeout(draftsTimer);
-      chat.saveDrafts(drafts);
       search.destroy();
       clearDraftFiles();
     },
