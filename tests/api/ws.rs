@@ -846,7 +846,10 @@ async fn token_as_a_subprotocol_is_accepted_and_chat_is_named() {
     );
     let first = socket.next().await.unwrap().unwrap();
     let first: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
-    assert_eq!((first["type"].clone(), first["user"]["id"].clone()), (json!("ready"), json!(user.id)));
+    assert_eq!(
+        (first["type"].clone(), first["user"]["id"].clone()),
+        (json!("ready"), json!(user.id))
+    );
 
     // a wrong token there is refused like any other
     let mut request = app.ws_url().into_client_request().unwrap();

@@ -274,3 +274,78 @@ export function watch(page, who, sink) {
     }
   });
 }
+
+/**
+ * A small accessibility check of what is on screen (our own, offline): WCAG AA contrast of
+ * visible text against the background it sits on, and a name for every control.
+ * Returns the problems found, as readable strings.
+ */
+export function a11yAudit(page) {
+  return page.evaluate(() => {
+    const parse = (c) => {
+      const m = /rgba?\(([^)]+)\)/.exec(c);
+      if (!m) return null;
+      const [r, g, b, a = 1] = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+      return { r, g, b, a };
+    };
+    const over = (top, under) => ({
+      r: top.r * top.a + under.r * (1 - top.a),
+      g: top.g * top.a + under.g * (1 - top.a),
+      b: top.b * top.a + under.b * (1 - top.a),
+      a: 1,
+    });
+    const lum = ({ r, g, b }) => {
+      const f = (v) => { const s = v / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const ratio = (x, y) => { const [l1, l2] = [lum(x), lum(y)].sort((p, q) => q - p); return (l1 + 0.05) / (l2 + 0.05); };
+    const background = (el) => {
+      const layers = [];
+      for (let n = el; n; n = n.parentElement) {
+        const cs = getComputedStyle(n);
+        if (cs.backgroundImage !== 'none' && !/gradient/.test(cs.backgroundImage)) return null; // a picture: not judged
+        const c = parse(cs.backgroundColor);
+        if (c && c.a > 0) layers.push(c);
+        if (c && c.a >= 1) break;
+      }
+      let bg = { r: 255, g: 255, b: 255, a: 1 };
+      if (matchMedia('(prefers-color-scheme: dark)').matches && !layers.some((l) => l.a >= 1)) bg = { r: 0, g: 0, b: 0, a: 1 };
+      for (const l of layers.reverse()) bg = over(l, bg);
+      return bg;
+    };
+    const opacity = (el) => { let o = 1; for (let n = el; n; n = n.parentElement) o *= Number(getComputedStyle(n).opacity); return o; };
+    const visible = (el) => {
+      const r = el.getBoundingClientRect();
+      if (r.width < 1 || r.height < 1 || r.bottom < 0 || r.top > innerHeight) return false;
+      const cs = getComputedStyle(el);
+      return cs.visibility !== 'hidden' && cs.display !== 'none';
+    };
+    const problems = [];
+    const seen = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+      const el = t.parentElement;
+      if (!t.textContent.trim() || !el || seen.has(el) || !visible(el)) continue;
+      seen.add(el);
+      if (el.closest('[disabled], .md-pre, mark')) continue;
+      const cs = getComputedStyle(el);
+      const fg = parse(cs.color);
+      const bg = background(el);
+      if (!fg || !bg) continue;
+      const eff = over({ ...fg, a: fg.a * opacity(el) }, bg);
+      const size = parseFloat(cs.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+      const need = large ? 3 : 4.5;
+      const got = ratio(eff, bg);
+      if (got < need) problems.push(`contrast ${got.toFixed(2)} < ${need}: "${t.textContent.trim().slice(0, 40)}" (${el.className || el.tagName})`);
+    }
+    for (const el of document.querySelectorAll('button, input, textarea, select, a[href]')) {
+      if (el.type === 'hidden') continue;
+      const name = el.getAttribute('aria-label') || el.getAttribute('title') || el.textContent.trim()
+        || (el.id && document.querySelector(`label[for="${el.id}"]`)?.textContent.trim()) || el.closest('label')?.textContent.trim()
+        || el.getAttribute('placeholder');
+      if (!name) problems.push(`no accessible name: <${el.tagName.toLowerCase()} class="${el.className}" data-testid="${el.dataset.testid || ''}">`);
+    }
+    return problems;
+  });
+}

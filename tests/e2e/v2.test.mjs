@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import {
-  TIMEOUT, LAUNCH_ARGS, makePng, waitUntil, tid, shot, messageState, waitOnline, spawnServer, apiRegister, api, watch,
+  TIMEOUT, LAUNCH_ARGS, makePng, waitUntil, tid, shot, messageState, waitOnline, spawnServer, apiRegister, api, watch, a11yAudit,
 } from './lib.mjs';
 
 const TTL = 12;
@@ -141,6 +141,19 @@ test('version 2 in the page, on short-lived tokens', { timeout: 180000 }, async 
     await a.click(chip); // takes hers back
     await b.waitForSelector(`${chip}[data-count="1"][aria-pressed="true"]`);
     await shot(a, '21-reactions-and-reply.png');
+  });
+
+  await t.test('contrast (WCAG AA) and names of controls, light and dark', async () => {
+    for (const scheme of ['light', 'dark']) {
+      await a.emulateMedia({ colorScheme: scheme });
+      await b.emulateMedia({ colorScheme: scheme });
+      await a.hover(msgSel('Yes! Friday at 7')); // the actions toolbar is shown too
+      const problems = [...await a11yAudit(a), ...await a11yAudit(b)];
+      assert.deepEqual(problems, [], `${scheme}: ${problems.join('\n')}`);
+      await shot(a, `23-conversation-${scheme}.png`);
+    }
+    await a.emulateMedia({ colorScheme: 'light' });
+    await b.emulateMedia({ colorScheme: 'light' });
   });
 
   await t.test('edit in place, with an "edited" mark on both sides', async () => {

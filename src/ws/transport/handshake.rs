@@ -24,7 +24,8 @@ pub fn verify(req: &Request) -> Result<(), ws::HandshakeError> {
 pub const SUBPROTOCOL: &str = "chat";
 
 fn offers_subprotocol(req: &Request) -> bool {
-    req.head().headers()
+    req.head()
+        .headers()
         .get_all(actix_http::header::SEC_WEBSOCKET_PROTOCOL)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
