@@ -18,6 +18,19 @@ const IMAGE_TYPES = /^image\/(png|jpeg|gif|webp)$/;
 // Touch screens have no Shift+Enter: there Enter makes a new line and the button sends.
 const touchQuery = window.matchMedia('(pointer: coarse)');
 
+/** The tab's icon with a dot while something is unread. */
+let faviconBadged = null;
+function setFaviconBadge(on) {
+  if (faviconBadged === on) return;
+  faviconBadged = on;
+  const link = document.querySelector('link[rel="icon"]');
+  if (!link) return;
+  if (!link.dataset.plain) link.dataset.plain = link.href;
+  link.href = on
+    ? `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="8" fill="#4f46e5"/><path d="M8 9h16v11H13l-5 4z" fill="#fff"/><circle cx="25" cy="7" r="6" fill="#dc2626" stroke="#fff" stroke-width="2"/></svg>')}`
+    : link.dataset.plain;
+}
+
 export function mainView({ onLogout }) {
   const me = state.me;
   const drafts = chat.loadDrafts();
@@ -62,11 +75,12 @@ export function mainView({ onLogout }) {
     h('p', 'Find someone by name and say hello.'),
     h('button.btn.primary', { type: 'button', testid: 'empty-new-chat', onclick: () => startNewChat() }, 'Start a chat'));
   const listLoading = h('div.list-loading', { testid: 'threads-loading' }, 'Loading chats…');
+  const noMatch = h('p.list-empty', { testid: 'threads-no-match', hidden: true });
 
   const sidebar = h('aside.sidebar', { testid: 'sidebar' },
     header,
     h('div.filter-wrap', icon('search', 18), filterInput),
-    h('div.thread-scroll', threadList, listEmpty, listLoading, search.el));
+    h('div.thread-scroll', threadList, noMatch, listEmpty, listLoading, search.el));
 
   // ---------------------------------------------------------------- conversation
   const backBtn = h('button.icon-btn.back', { type: 'button', 'aria-label': 'Back to chats', title: 'Back', testid: 'back-button', onclick: () => { location.hash = '#/'; } }, icon('back'));
@@ -106,7 +120,12 @@ export function mainView({ onLogout }) {
     composer);
   const main = h('main.conversation-pane', convEmpty, conv);
 
-  const root = h('div.app', { testid: 'app', dataset: { pane: 'list' } }, banner, h('div.panes', sidebar, main));
+  const skip = h('a.skip-link', { href: '#', testid: 'skip-link' }, 'Skip to the conversation');
+  skip.addEventListener('click', (ev) => {
+    ev.preventDefault();
+    (current !== null ? textarea : threadList.querySelector('a.thread-link[tabindex="0"]') || filterInput).focus();
+  });
+  const root = h('div.app', { testid: 'app', dataset: { pane: 'list' } }, skip, banner, h('div.panes', sidebar, main));
 
   // ---------------------------------------------------------------- thread list
   const itemCache = new Map();
@@ -160,11 +179,19 @@ export function mainView({ onLogout }) {
   function renderThreads() {
     const q = filterInput.value.trim().toLowerCase();
     const threads = chat.sortedThreads().filter((t) => {
+      // a direct chat shows once it has a message (or while it is open / has one on its way)
+      if (!t.isGroup && !t.lastMessage && t.id !== state.openThreadId && !chat.pendingFor(t.id).length) return false;
       if (!q) return true;
       if (chat.threadTitle(t).toLowerCase().includes(q)) return true;
       return t.members.some((m) => m.userName.toLowerCase().includes(q) || m.nickName.toLowerCase().includes(q));
     });
     syncChildren(threadList, threads.map(threadItem));
+    // one Tab stop for the whole list; arrow keys move inside it
+    const links = [...threadList.querySelectorAll('a.thread-link')];
+    const stop = links.find((l) => l === document.activeElement) || links.find((l) => l.getAttribute('aria-current')) || links[0];
+    for (const l of links) l.tabIndex = l === stop ? 0 : -1;
+    noMatch.hidden = !q || threads.length > 0;
+    noMatch.textContent = q ? `No chats match “${filterInput.value.trim()}”.` : '';
     for (const id of itemCache.keys()) if (!state.threads.has(id)) itemCache.delete(id);
     listLoading.hidden = state.threadsLoaded || !!state.threadsError;
     if (state.threadsError && !state.threadsLoaded) {
@@ -174,7 +201,20 @@ export function mainView({ onLogout }) {
     listEmpty.hidden = !state.threadsLoaded || state.threads.size > 0;
     const unread = [...state.threads.values()].reduce((n, t) => n + (t.unreadCount || 0), 0);
     document.title = unread ? `(${unread}) Chat` : 'Chat';
+    setFaviconBadge(unread > 0);
   }
+
+  threadList.addEventListener('keydown', (ev) => {
+    const links = [...threadList.querySelectorAll('a.thread-link')];
+    const i = links.indexOf(document.activeElement);
+    if (i < 0) return;
+    const to = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: links.length - 1 }[ev.key];
+    if (to === undefined) return;
+    ev.preventDefault();
+    const next = links[Math.max(0, Math.min(links.length - 1, to))];
+    for (const l of links) l.tabIndex = l === next ? 0 : -1;
+    next.focus();
+  });
 
   // ---------------------------------------------------------------- connection status
   let bannerTimer = null;
@@ -883,6 +923,16 @@ export function mainView({ onLogout }) {
     });
   }
 
+  // Ctrl+K (Cmd+K): jump to a chat by name
+  const onKey = (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === 'k') {
+      ev.preventDefault();
+      if (isNarrow() && current !== null) location.hash = '#/';
+      filterInput.focus();
+      filterInput.select();
+    }
+  };
+  document.addEventListener('keydown', onKey);
   const onFocus = () => scheduleRead();
   window.addEventListener('focus', onFocus);
   document.addEventListener('visibilitychange', onFocus);
@@ -908,6 +958,8 @@ export function mainView({ onLogout }) {
       clearInterval(countdownTimer);
       clearTimeout(bannerTimer);
       window.removeEventListener('focus', onFocus);
+      document.removeEventListener('keydown', onKey);
+      setFaviconBadge(false);
       document.removeEventListener('visibilitychange', onFocus);
       window.removeEventListener('hashchange', route);
       mq.removeEventListener('change', onResize);
