@@ -449,6 +449,9 @@ export function mainView({ onLogout }) {
   }
 
   const seenEl = h('div.seen', { testid: 'seen-marker' });
+  const unreadDivider = h('div.unread-divider', { testid: 'unread-divider', role: 'separator' }, h('span', 'New messages'));
+  let unreadFrom = null; // the read mark when the chat was opened: a divider goes after it
+  let openedAtDivider = false;
 
   function renderMessages({ older = false, forceBottom = false } = {}) {
     const t = currentThread();
@@ -491,6 +494,10 @@ export function mainView({ onLogout }) {
         prevDay = day;
       }
       const pos = { first: !sameRun(all[i - 1], m), last: !sameRun(m, all[i + 1]) };
+      if (unreadFrom !== null && !m.pending && m.id > unreadFrom && m.sender?.id !== me.id && !nodes.includes(unreadDivider)
+        && (real[0]?.id ?? 0) <= unreadFrom) {
+        nodes.push(unreadDivider);
+      }
       nodes.push(renderMessage(m, t, pos));
       if (i === lastOwnIdx) {
         const readers = chat.readersOf(t, m.id);
@@ -527,7 +534,15 @@ export function mainView({ onLogout }) {
     presentPill.hidden = !t.hasMoreNewer;
     // by id: the anchor's node may have been rebuilt (it is no longer the first of its run)
     const anchorNow = anchor ? messageItems.querySelector(`[data-message-id="${anchor.dataset.messageId}"]`) : null;
-    if (forceBottom || wasAtBottom) scrollToBottom();
+    if (!openedAtDivider && unreadDivider.isConnected && !t.loading) {
+      // open at the first unread message, not below it
+      openedAtDivider = true;
+      scrollToBottom();
+      if (unreadDivider.getBoundingClientRect().top < messageList.getBoundingClientRect().top) {
+        unreadDivider.scrollIntoView({ block: 'start' });
+        atBottom = isAtBottom();
+      }
+    } else if (forceBottom || wasAtBottom) scrollToBottom();
     else if (anchorNow) messageList.scrollTop += anchorNow.getBoundingClientRect().top - anchorTop;
     scheduleRead();
     // after this frame's layout: a page that did not fill the view asks for the next one
@@ -770,6 +785,8 @@ export function mainView({ onLogout }) {
     editingId = null;
     setReply(null);
     renderThreads();
+    unreadFrom = t && t.unreadCount > 0 ? t.myLastRead : null;
+    openedAtDivider = false;
     if (!t) return;
     conv.dataset.threadId = String(t.id);
     textarea.value = drafts.get(t.id) || '';
