@@ -4,10 +4,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { chromium } from 'playwright-core';
 import {
-  env, BASE, TIMEOUT, LAUNCH_ARGS, makePng, waitUntil, tid, shot, messageState, expectMessages,
+  BASE, TIMEOUT, LAUNCH_ARGS, makePng, waitUntil, tid, shot, messageState, expectMessages,
   connectionState, waitOnline, register, killServer, restartServer, apiPost, watch as watchPage,
 } from './lib.mjs';
 
