@@ -651,10 +651,10 @@ async function catchUpSince() {
 async function catchUp(readyCursor) {
   if (state.cursor !== null) return catchUpSince();
   if (typeof readyCursor === 'string') {
-    // First connection of this page: the thread list and pages it loads over HTTP come after
-    // this cursor, and what changes later arrives live or through `sync` from it.
+    // First connection of this page: from now on `sync {since}` from this cursor. What was
+    // stored between the HTTP loads and this connection comes the version 1 way, once.
     state.cursor = readyCursor;
-    return true;
+    if (!state.lastSeen) return true;
   }
   let after = Math.max(0, state.lastSeen - SYNC_OVERLAP);
   for (let page = 0; page < SYNC_MAX_PAGES; page++) {

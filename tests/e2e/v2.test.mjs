@@ -243,6 +243,19 @@ test('version 2 in the page, on short-lived tokens', { timeout: 180000 }, async 
     assert.equal((await a.$$(tid('draft-file'))).length, 0);
   });
 
+  await t.test('basic Markdown, rendered safely', async () => {
+    const text = '**bold** and *soft* and `x < y` <b>not html</b>';
+    await a.fill(tid('composer-input'), text);
+    await a.press(tid('composer-input'), 'Enter');
+    const sel = `${tid('message-text')}:has(strong)`;
+    await b.waitForSelector(sel);
+    assert.equal(await b.textContent(`${sel} strong`), 'bold');
+    assert.equal(await b.textContent(`${sel} em`), 'soft');
+    assert.equal(await b.textContent(`${sel} code`), 'x < y');
+    assert.equal(await b.$$eval(`${sel} b`, (els) => els.length), 0, 'HTML from a message is text');
+    assert.equal(await b.textContent(sel), 'bold and soft and x < y <b>not html</b>');
+  });
+
   await t.test('sessions: the device list, log out the others, change the password', async () => {
     // Alice on a second device
     const other = await login('alice_v2', password, 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1');
