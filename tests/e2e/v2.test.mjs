@@ -219,7 +219,11 @@ test('version 2 in the page, on short-lived tokens', { timeout: 180000 }, async 
   await t.test('images: the size is reserved before the picture loads; a viewer on click', async () => {
     await a.setInputFiles(tid('file-input'), [{ name: 'wide.png', mimeType: 'image/png', buffer: makePng(640, 480, [16, 185, 129]) }]);
     await a.click(tid('send-button'));
-    const stored = (await api(base, (await login('bob_v2', password)).accessToken, 'GET', `/threads/${direct.id}/messages?limit=1`)).messages[0].attachments[0];
+    const reader = (await login('bob_v2', password)).accessToken;
+    const stored = await waitUntil(async () => {
+      const newest = (await api(base, reader, 'GET', `/threads/${direct.id}/messages?limit=1`)).messages[0];
+      return newest.attachments[0]?.name === 'wide.png' ? newest.attachments[0] : null;
+    }, 'the upload to be stored');
     const img = `${tid('attachment-image')}[src="${stored.thumbUrl || stored.url}"]`;
     await b.waitForSelector(img);
     if (stored.width) {
