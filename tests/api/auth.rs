@@ -626,3 +626,17 @@ async fn healthz_reports_ok() {
     assert_eq!(status, 200);
     assert_eq!(body["database"]["ok"], true);
 }
+
+#[tokio::test]
+async fn healthz_tells_the_upload_limits() {
+    let app = spawn_app().await;
+    let (status, body) = read(app.client.get(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["limits"]["maxAttachmentBytes"],
+        json!(10 * 1024 * 1024)
+    );
+    assert_eq!(body["limits"]["maxAvatarBytes"], json!(2 * 1024 * 1024));
+    assert_eq!(body["limits"]["maxAttachments"], json!(10));
+    assert_eq!(body["limits"]["maxTextChars"], json!(4000));
+}
