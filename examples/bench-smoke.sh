@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI smoke test of the load bench: starts a debug chat-server on a free port with a throwaway
-# data dir, runs a tiny fanout (20 members, 2 senders, 3 s) with the debug chat-bench, stops the
-# server and exits with the bench's status (0: no errors, nothing lost or duplicated).
+# data dir, runs a tiny fanout (20 members, 2 senders, 3 s) and a tiny lifecycle (20 members,
+# 3 senders sending, editing, deleting and reacting, 3 s) with the debug chat-bench, stops the
+# server and exits with the first failing bench's status (0: no errors, nothing lost or
+# duplicated, every copy converged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +49,12 @@ cargo run --quiet --example chat-bench -- \
   --url "http://127.0.0.1:$port" --server-pid "$server_pid" \
   --scenario fanout --members 20 --senders 2 --duration 3 --warmup 0.5 --drain 5 \
   || status=$?
+if [ "$status" -eq 0 ]; then
+  cargo run --quiet --example chat-bench -- \
+    --url "http://127.0.0.1:$port" --server-pid "$server_pid" \
+    --scenario lifecycle --members 20 --senders 3 --duration 3 --warmup 0.5 --drain 5 \
+    || status=$?
+fi
 if [ "$status" -ne 0 ]; then
   echo "bench-smoke: chat-bench exited with $status; server log:" >&2
   tail -n 50 "$data_dir/server.log" >&2

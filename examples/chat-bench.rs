@@ -17,8 +17,12 @@
 
 #[path = "chat_bench/api.rs"]
 mod api;
+#[path = "chat_bench/feed.rs"]
+mod feed;
 #[path = "chat_bench/hist.rs"]
 mod hist;
+#[path = "chat_bench/lifecycle.rs"]
+mod lifecycle;
 #[path = "chat_bench/scenarios.rs"]
 mod scenarios;
 #[path = "chat_bench/sys.rs"]
@@ -45,8 +49,12 @@ pub enum Scenario {
     ReconnectStorm,
     /// --logins (50) concurrent logins at the server's bcrypt cost while a fanout runs.
     LoginStorm,
-    /// Seed --messages (100000), then time `sync` of them all and `history` pages.
+    /// Seed --messages (100000), then time `sync` of them all (by `after` and by `since`) and
+    /// `history` pages.
     CatchUp,
+    /// One group of --members (200); --senders (10) send, edit, delete and react in a closed
+    /// loop (--window 4); every member's copy must converge to a full `sync {since}`.
+    Lifecycle,
 }
 
 impl Scenario {
@@ -58,6 +66,7 @@ impl Scenario {
             Scenario::ReconnectStorm => "reconnect-storm",
             Scenario::LoginStorm => "login-storm",
             Scenario::CatchUp => "catch-up",
+            Scenario::Lifecycle => "lifecycle",
         }
     }
 }

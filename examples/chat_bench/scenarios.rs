@@ -31,7 +31,7 @@ pub struct Snap {
 }
 
 impl Ctx {
-    fn snap(&self) -> Snap {
+    pub fn snap(&self) -> Snap {
         Snap {
             server: self
                 .args
@@ -42,7 +42,7 @@ impl Ctx {
         }
     }
 
-    fn note(&self, s: impl AsRef<str>) {
+    pub fn note(&self, s: impl AsRef<str>) {
         if !self.args.quiet {
             eprintln!("{}", s.as_ref());
         }
@@ -54,7 +54,7 @@ fn mib(kib: u64) -> f64 {
 }
 
 /// CPU use between two snapshots (100 % = one core) and the server's memory at the end.
-fn usage(a: &Snap, b: &Snap) -> Value {
+pub fn usage(a: &Snap, b: &Snap) -> Value {
     let mut v = serde_json::Map::new();
     if let (Some(x), Some(y)) = (&a.server, &b.server) {
         v.insert("server_cpu_pct".into(), round1(sys::cpu_pct(x, y)).into());
@@ -75,7 +75,7 @@ fn usage(a: &Snap, b: &Snap) -> Value {
     Value::Object(v)
 }
 
-fn usage_line(u: &Value) -> String {
+pub fn usage_line(u: &Value) -> String {
     let mut s = String::new();
     if let Some(c) = u["server_cpu_pct"].as_f64() {
         s.push_str(&format!(
@@ -129,6 +129,7 @@ pub async fn run(args: Args, report: &mut Report) -> Res<()> {
         Scenario::Idle => idle(&ctx, report).await,
         Scenario::ReconnectStorm => reconnect_storm(&ctx, report).await,
         Scenario::CatchUp => catch_up(&ctx, report).await,
+        Scenario::Lifecycle => crate::lifecycle::run(&ctx, report).await,
     }
 }
 
@@ -213,40 +214,42 @@ fn launch(
 
 /// Waits until every connection has its `ready` frame.
 async fn all_ready(ctx: &Ctx, fleet: &Fleet, timeout: Duration) -> Res<Duration> {
+    wait_all_ready(ctx, &fleet.counters, fleet.n, timeout).await
+}
+
+/// Waits until `n` connections counted in `c` have their `ready` frame.
+pub async fn wait_all_ready(ctx: &Ctx, c: &Counters, n: usize, timeout: Duration) -> Res<Duration> {
     let started = Instant::now();
     let mut last_note = Instant::now();
     loop {
-        let c = &fleet.counters;
         let ready = Counters::get(&c.ready) as usize;
-        if ready >= fleet.n {
+        if ready >= n {
             return Ok(started.elapsed());
         }
         if Counters::get(&c.connect_failed) > 0 || Counters::get(&c.closed) > 0 {
             return Err(format!(
                 "{} of {} connections failed (first: {})",
                 Counters::get(&c.connect_failed) + Counters::get(&c.closed),
-                fleet.n,
+                n,
                 c.first_error().unwrap_or_default()
             )
             .into());
         }
         if started.elapsed() > timeout {
-            return Err(format!(
-                "only {ready} of {} connections ready after {timeout:?}",
-                fleet.n
-            )
-            .into());
+            return Err(
+                format!("only {ready} of {} connections ready after {timeout:?}", n).into(),
+            );
         }
         if last_note.elapsed() >= Duration::from_secs(2) {
             last_note = Instant::now();
-            ctx.note(format!("  {ready}/{} connections ready", fleet.n));
+            ctx.note(format!("  {ready}/{} connections ready", n));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// Waits for the presence events that connecting caused to die down.
-async fn settle(counters: &Counters, most: Duration) {
+pub async fn settle(counters: &Counters, most: Duration) {
     let started = Instant::now();
     let mut last = (u64::MAX, u64::MAX);
     let mut quiet_since = Instant::now();
@@ -265,7 +268,7 @@ async fn settle(counters: &Counters, most: Duration) {
     }
 }
 
-async fn wait_until(most: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub async fn wait_until(most: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
     while started.elapsed() < most {
         if done() {
@@ -481,11 +484,11 @@ fn check_delivery(report: &mut Report, a: &Analysis, counters: &Counters) {
     }
 }
 
-async fn sleep_secs(s: f64) {
+pub async fn sleep_secs(s: f64) {
     tokio::time::sleep(Duration::from_secs_f64(s.max(0.0))).await;
 }
 
-async fn make_group(ctx: &Ctx, users: usize) -> Res<(Vec<Account>, i64)> {
+pub async fn make_group(ctx: &Ctx, users: usize) -> Res<(Vec<Account>, i64)> {
     ctx.note(format!("  registering {users} users"));
     let accounts = api::register_many(
         &ctx.api,
@@ -1097,6 +1100,18 @@ async fn catch_up(ctx: &Ctx, report: &mut Report) -> Res<()> {
     // user 0 reads; users 1..=seeders write
     let (accounts, thread_id) = make_group(ctx, seeders + 1).await?;
     let writers = accounts.get(1..).ok_or("no writers")?;
+    // the reader's resume point from before the seeding, for `sync {since}`
+    let since_cursor = {
+        let reader = accounts.first().ok_or("no reader")?;
+        let mut sock = ws::connect(&ctx.addr, &reader.token, 16 * 1024).await?;
+        let cursor = crate::feed::ready_cursor(&mut sock).await?;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            futures_util::SinkExt::close(&mut sock),
+        )
+        .await;
+        cursor
+    };
     let per = target / seeders as u64;
     let cfgs: Vec<SenderCfg> = (0..seeders)
         .map(|idx| SenderCfg {
@@ -1222,6 +1237,10 @@ async fn catch_up(ctx: &Ctx, report: &mut Report) -> Res<()> {
     }
     report.set("lost", expected.saturating_sub(got));
     report.set("duplicated", got.saturating_sub(expected));
+    match since_cursor {
+        Some(cursor) => sync_since_timed(report, &mut sock, &cursor, stored).await?,
+        None => report.line("sync {since}: not timed (the server's ready frame has no cursor)"),
+    }
 
     // history: the newest page, and a page from the middle of the thread
     let middle = ids.get(ids.len() / 2).copied();
@@ -1303,5 +1322,64 @@ async fn catch_up(ctx: &Ctx, report: &mut Report) -> Res<()> {
         futures_util::SinkExt::close(&mut sock),
     )
     .await;
+    Ok(())
+}
+
+/// Times `sync {since}` from a cursor taken before the seeding, page by page (500 each), the
+/// way the `after` sync above is timed: every stored message must come once.
+async fn sync_since_timed(
+    report: &mut Report,
+    sock: &mut ws::Ws,
+    cursor: &str,
+    stored: u64,
+) -> Res<()> {
+    let (mut got, mut pages, mut cursor) = (0u64, 0u64, cursor.to_owned());
+    let mut seen = std::collections::HashSet::new();
+    let mut page_times = Hist::default();
+    let t = Instant::now();
+    loop {
+        let tp = Instant::now();
+        let req = json!({ "type": "sync", "id": "since", "since": cursor, "limit": 500 });
+        let v = ws::request(sock, "since", req.to_string()).await?;
+        page_times.record(tp.elapsed().as_micros() as u64);
+        pages += 1;
+        for m in v["messages"].as_array().map_or(&[][..], Vec::as_slice) {
+            seen.insert(m["id"].as_i64().unwrap_or(0));
+            got += 1;
+        }
+        cursor = v["cursor"]
+            .as_str()
+            .ok_or("sync {since}: no cursor")?
+            .to_owned();
+        if v["hasMore"].as_bool() != Some(true) {
+            break;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    report.set(
+        "sync_since",
+        json!({
+            "messages": got, "expected": stored, "pages": pages, "seconds": round3(secs),
+            "messages_per_s": (got as f64 / secs.max(1e-9)).round(),
+            "page_latency": page_times.summary(),
+        }),
+    );
+    report.line(format!(
+        "sync {{since}} of {got} changes from a cursor taken before seeding ({pages} pages of up to 500): {secs:.3} s ({:.0} msg/s); page {}",
+        got as f64 / secs.max(1e-9),
+        page_times.line()
+    ));
+    report.target(
+        "catch_up_sync_since",
+        "100000 changes synced by since in < 3 s",
+        json!({ "messages": got, "seconds": round3(secs) }),
+        (got >= 100_000).then_some(secs < 3.0),
+    );
+    if got != stored || seen.len() as u64 != got {
+        report.problem(format!(
+            "sync {{since}} returned {got} messages ({} distinct), expected {stored}",
+            seen.len()
+        ));
+    }
     Ok(())
 }
