@@ -21,6 +21,7 @@
 //! the other nodes through [`relay`] -> each connection task writes its Outbox to its socket.
 //! docs/ARCHITECTURE.md draws the tree and says where a new request type, event or table goes.
 
+pub mod asyncapi;
 pub mod config;
 pub mod db;
 pub mod doctor;
@@ -139,6 +140,7 @@ impl Application {
             accounts,
             chat,
             openapi_json: serde_json::to_string(&openapi::document()).unwrap_or_default(),
+            asyncapi_json: serde_json::to_string(&asyncapi::document()).unwrap_or_default(),
         });
 
         let static_dir = config.static_dir.clone();

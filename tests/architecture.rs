@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("doctor", 4),
     ("lib", 4),
     ("openapi", 4),
+    ("asyncapi", 4),
     ("startup", 4),
     ("main", 4),
 ];
