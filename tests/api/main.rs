@@ -2,6 +2,7 @@
 //! CHAT_TEST_PG_URL is set), real HTTP and WebSocket clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod asyncapi;
 mod auth;
 mod auth_hard;
 mod catchup;
