@@ -598,6 +598,7 @@ fn event_examples() -> Vec<(&'static str, &'static str, Value)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -104,6 +104,7 @@ impl Serialize for ErrorCode {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::ErrorCode;
 

@@ -7,6 +7,7 @@ mod auth;
 mod auth_hard;
 mod catchup;
 mod cluster;
+mod document_agrees;
 mod fuzz;
 mod helpers;
 mod hostile;
