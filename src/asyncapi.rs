@@ -431,6 +431,7 @@ fn event_examples() -> Vec<(&'static str, &'static str, Value)> {
         user_name: "alice01".into(),
         nick_name: "Alice".into(),
         avatar_url: None,
+        avatar_thumb_url: None,
         created_at: at,
     };
     let bob = User {
@@ -438,6 +439,7 @@ fn event_examples() -> Vec<(&'static str, &'static str, Value)> {
         user_name: "bob0001".into(),
         nick_name: "Bob".into(),
         avatar_url: None,
+        avatar_thumb_url: None,
         created_at: at,
     };
     let sender = |u: &User| Sender {

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Switch {
@@ -143,6 +143,40 @@ pub struct Config {
     /// HTTP worker threads; default: one per core.
     #[arg(long, env = "WORKERS")]
     pub workers: Option<usize>,
+
+    /// An operator's command instead of serving (uses the same DATABASE_URL / DATA_DIR).
+    #[command(subcommand)]
+    pub command: Option<AdminCommand>,
+}
+
+/// What an operator does without SQL. Running nodes close the affected sockets (4003) within
+/// about a second.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Users: list, disable, enable, reset a password.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Sessions: end every session of a user.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersCommand {
+    /// Every user: id, userName, nickName, created, disabled.
+    List,
+    /// Refuse the user's logins and end every session of theirs.
+    Disable { user_name: String },
+    /// Let a disabled user log in again.
+    Enable { user_name: String },
+    /// Give the user a new random password (printed once) and end every session of theirs.
+    ResetPassword { user_name: String },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SessionsCommand {
+    /// End every session of the user (their tokens are refused, their sockets closed).
+    End { user_name: String },
 }
 
 /// The shortest `JWT_SECRET` accepted: 256 bits, as much as HS256's own output.

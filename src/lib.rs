@@ -21,6 +21,7 @@
 //! the other nodes through [`relay`] -> each connection task writes its Outbox to its socket.
 //! docs/ARCHITECTURE.md draws the tree and says where a new request type, event or table goes.
 
+pub mod admin;
 pub mod asyncapi;
 pub mod config;
 pub mod db;
@@ -133,6 +134,7 @@ impl Application {
                 .then(|| usize::try_from(config.max_connections_per_user).unwrap_or(usize::MAX)),
             relay,
         );
+        chat.start_ended_session_sweep();
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             config: config.clone(),
@@ -189,8 +191,14 @@ impl Application {
                     http::register(cfg, routes)
                 })
                 .service(
+                    // only reads: any other method on a path no route has is our JSON 404,
+                    // not the files service's plain-text 405
                     actix_files::Files::new("/", &static_dir)
                         .index_file("index.html")
+                        .guard(
+                            actix_web::guard::Any(actix_web::guard::Get())
+                                .or(actix_web::guard::Head()),
+                        )
                         .default_handler(web::to(http::not_found)),
                 )
                 .default_service(web::to(http::not_found))

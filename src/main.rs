@@ -12,6 +12,27 @@ async fn main() -> std::process::ExitCode {
         eprintln!("chat-server: {problem}");
         return std::process::ExitCode::FAILURE;
     }
+    if let Some(command) = &config.command {
+        // synchronous database work, off the async runtime's workers
+        let config = config.clone();
+        let command = command.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || chat_server::admin::run(&config, &command)).await;
+        return match outcome {
+            Ok(Ok(out)) => {
+                print!("{out}");
+                std::process::ExitCode::SUCCESS
+            }
+            Ok(Err(e)) => {
+                eprintln!("chat-server: {e}");
+                std::process::ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("chat-server: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -1,9 +1,14 @@
 //! Uploads on disk: type judged by the bytes, random server-made names, written to a temporary
 //! file and renamed into place only once complete, so no half-written file is ever served.
 
+mod images;
+
+pub use images::{ATTACHMENT_THUMB_SIDE, AVATAR_THUMB_SIDE, MAX_DECODED_PIXELS};
+
 use crate::domain::validate::{is_bidi_control, is_forbidden_control};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{Stream, StreamExt};
@@ -69,7 +74,8 @@ impl Drop for TempUpload {
     }
 }
 
-/// A stored file, deleted again on drop unless `keep()` is called (all-or-nothing with its row).
+/// A stored file, deleted again on drop unless `keep()` is called (all-or-nothing with its row);
+/// its thumbnail, when it has one of its own, goes with it.
 #[derive(Debug)]
 pub struct StoredFile {
     path: PathBuf,
@@ -77,6 +83,13 @@ pub struct StoredFile {
     pub content_type: String,
     pub name: String,
     pub size: u64,
+    /// An image's size in pixels as shown (after its EXIF orientation), when its header was read.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// The thumbnail: the file's own URL when already small enough, `None` when none was made.
+    pub thumb_url: Option<String>,
+    /// The thumbnail's own file, when it is not the image itself.
+    thumb_path: Option<PathBuf>,
     keep: bool,
 }
 
@@ -91,6 +104,9 @@ impl Drop for StoredFile {
     fn drop(&mut self) {
         if !self.keep {
             let _ = std::fs::remove_file(&self.path);
+            if let Some(thumb) = &self.thumb_path {
+                let _ = std::fs::remove_file(thumb);
+            }
         }
     }
 }
@@ -98,6 +114,8 @@ impl Drop for StoredFile {
 #[derive(Debug, Clone)]
 pub struct Storage {
     root: PathBuf,
+    /// Image decodes running at once (each may hold a large pixel buffer); see `images`.
+    decode_slots: Arc<tokio::sync::Semaphore>,
 }
 
 fn random_name() -> String {
@@ -132,6 +150,7 @@ impl Storage {
         }
         Ok(Storage {
             root: root.to_path_buf(),
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(images::decode_slot_count())),
         })
     }
 
@@ -198,6 +217,10 @@ impl Storage {
             content_type: content_type.to_owned(),
             name: std::mem::take(&mut upload.display_name),
             size: upload.size,
+            width: None,
+            height: None,
+            thumb_url: None,
+            thumb_path: None,
             keep: false,
         })
     }
@@ -206,6 +229,25 @@ impl Storage {
     pub async fn delete_url(&self, url: &str) {
         if let Some(path) = self.path_for_url(url) {
             let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+
+    /// Deletes a stored file and its thumbnail (`thumb_url` may be the file's own URL, or
+    /// `None`): a deleted message's attachment, a replaced avatar. After its row is gone.
+    pub async fn delete_with_thumbnail(&self, url: &str, thumb_url: Option<&str>) {
+        self.delete_url(url).await;
+        if let Some(thumb) = thumb_url.filter(|t| *t != url) {
+            self.delete_url(thumb).await;
+        }
+    }
+
+    /// [`Storage::delete_with_thumbnail`] for code already on the blocking pool (inside a
+    /// `Db::run` closure, say).
+    pub fn delete_with_thumbnail_blocking(&self, url: &str, thumb_url: Option<&str>) {
+        for url in std::iter::once(url).chain(thumb_url) {
+            if let Some(path) = self.path_for_url(url) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 

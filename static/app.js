@@ -4,18 +4,21 @@ import { api, ApiError, getToken, saveSession, savedUser, clearSession, onUnauth
 import * as chat from './js/chat.js';
 import { h, clear } from './js/dom.js';
 import { toast } from './js/toast.js';
+import { startRenewal, stopRenewal } from './js/session.js';
+import { loadLimits } from './js/limits.js';
 import { loginView, registerView } from './js/views/auth.js';
 import { mainView } from './js/views/main.js';
 
+const RELOGIN_KEY = 'chat.relogin';
 const root = document.getElementById('app');
 let screen = null; // { el, destroy? }
 let signedIn = false;
 
 chat.setNotifier((message, kind) => toast(message, kind));
-chat.setLogoutHandler((reason) => logout(reason));
+chat.setLogoutHandler((reason, opts) => logout(reason, opts));
 
 onUnauthorized(() => {
-  if (signedIn) logout('Your session has ended. Please log in again.');
+  if (signedIn) logout('Your session has ended. Please log in again.', { keep: true });
 });
 
 window.addEventListener('unhandledrejection', (ev) => {
@@ -35,34 +38,64 @@ function mount(next) {
   root.append(next.el);
 }
 
+/** Where a forced re-login returns to: the same person, the same chat, the draft kept. */
+function relogin() {
+  try {
+    return JSON.parse(localStorage.getItem(RELOGIN_KEY) || 'null');
+  } catch {
+    return null;
+  }
+}
+
 function showAuth(notice) {
   signedIn = false;
   const which = location.hash === '#/register' ? 'register' : 'login';
   document.title = which === 'register' ? 'Create account · Chat' : 'Log in · Chat';
-  const onLoggedIn = (token, user) => {
-    saveSession(token, user);
-    location.hash = '#/';
-    startApp(user);
+  const back = relogin();
+  const onLoggedIn = (data) => {
+    saveSession(data.accessToken, data.user, data.refreshToken ?? null);
+    const again = relogin();
+    try { localStorage.removeItem(RELOGIN_KEY); } catch { /* ignore */ }
+    const target = again && again.userId === data.user.id && again.hash ? again.hash : '#/';
+    history.replaceState(null, '', target);
+    startApp(data.user);
   };
-  mount({ el: which === 'register' ? registerView({ onLoggedIn }) : loginView({ onLoggedIn, notice }) });
+  mount({
+    el: which === 'register'
+      ? registerView({ onLoggedIn })
+      : loginView({ onLoggedIn, notice, userName: back?.userName || '' }),
+  });
 }
 
 function startApp(user) {
   signedIn = true;
   chat.startSession(user);
+  startRenewal();
   mount(mainView({ onLogout: () => logout() }));
   chat.loadThreads();
   chat.connect(getToken);
 }
 
-function logout(reason) {
+/** opts.keep: the session ended by itself; keep drafts and come back to the same chat. */
+function logout(reason, { keep = false } = {}) {
   const wasSignedIn = signedIn;
   signedIn = false;
+  const user = savedUser();
+  if (keep && user) {
+    try {
+      localStorage.setItem(RELOGIN_KEY, JSON.stringify({ userId: user.id, userName: user.userName, hash: location.hash }));
+    } catch { /* ignore */ }
+  } else if (wasSignedIn) {
+    api.logout().catch(() => {}); // ends this session on the server too
+    chat.clearDrafts();
+    try { localStorage.removeItem(RELOGIN_KEY); } catch { /* ignore */ }
+  }
+  stopRenewal();
   chat.endSession();
   clearSession();
   if (location.hash !== '#/login') history.replaceState(null, '', '#/login');
   showAuth(reason);
-  if (reason && wasSignedIn) toast(reason, 'info');
+  if (reason && wasSignedIn && !keep) toast(reason, 'info');
 }
 
 window.addEventListener('hashchange', () => {
@@ -70,18 +103,21 @@ window.addEventListener('hashchange', () => {
 });
 
 async function boot() {
+  loadLimits();
   const token = getToken();
   if (!token) {
     showAuth();
     return;
   }
   try {
+    startRenewal(); // a token that expired while the page was closed is renewed by the request
     const data = await api.me();
-    saveSession(token, data.user);
+    saveSession(getToken(), data.user);
     if (/^#\/(login|register)$/.test(location.hash)) history.replaceState(null, '', '#/');
     startApp(data.user);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
+      stopRenewal();
       clearSession();
       showAuth('Your session has ended. Please log in again.');
       return;

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 3),
     ("ws", 3),
     ("doctor", 4),
+    ("admin", 4),
     ("lib", 4),
     ("openapi", 4),
     ("asyncapi", 4),

@@ -41,6 +41,9 @@ pub struct UserRow {
     pub password_hash: String,
     pub avatar_url: Option<String>,
     pub created_at: NaiveDateTime,
+    pub avatar_thumb_url: Option<String>,
+    /// Set by an operator (`chat-server users disable`): no login until enabled again.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]
@@ -52,6 +55,7 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
     pub avatar_url: Option<&'a str>,
     pub created_at: NaiveDateTime,
+    pub avatar_thumb_url: Option<&'a str>,
 }
 
 /// The public user object: never carries the password hash.
@@ -64,6 +68,9 @@ pub struct User {
     pub user_name: String,
     pub nick_name: String,
     pub avatar_url: Option<String>,
+    /// The avatar at most 128 px on its longer side (or the avatar itself when that small);
+    /// null without an avatar or when it could not be decoded.
+    pub avatar_thumb_url: Option<String>,
     #[serde(serialize_with = "serialize_time")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
@@ -76,6 +83,7 @@ impl From<UserRow> for User {
             user_name: row.user_name,
             nick_name: row.nick_name,
             avatar_url: row.avatar_url,
+            avatar_thumb_url: row.avatar_thumb_url,
             created_at: row.created_at,
         }
     }
@@ -197,6 +205,12 @@ pub struct Attachment {
     pub name: String,
     pub content_type: String,
     pub size: i64,
+    /// Pixels, for a png, jpeg, gif or webp whose header could be read; else null.
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// At most 320 px on the longer side (the image itself when that small); null for other
+    /// files and for images that were not decoded (broken, or over 50 megapixels).
+    pub thumb_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -207,6 +221,9 @@ pub struct NewAttachment {
     pub name: String,
     pub content_type: String,
     pub size: i64,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub thumb_url: Option<String>,
 }
 
 /// The message object of the contract.

@@ -9,6 +9,8 @@ diesel::table! {
         password_hash -> Text,
         avatar_url -> Nullable<Text>,
         created_at -> Timestamp,
+        avatar_thumb_url -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -74,6 +76,9 @@ diesel::table! {
         name -> Text,
         content_type -> Text,
         size -> BigInt,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        thumb_url -> Nullable<Text>,
     }
 }
 

@@ -28,6 +28,9 @@ fn bearer_token(headers: &HeaderMap, query: &str, source: TokenSource) -> Option
             .filter(|t| !t.is_empty());
     }
     if source == TokenSource::HeaderOrQuery {
+        if let Some(token) = subprotocol_token(headers) {
+            return Some(token);
+        }
         let query = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
         return query
             .0
@@ -37,6 +40,20 @@ fn bearer_token(headers: &HeaderMap, query: &str, source: TokenSource) -> Option
             .filter(|t| !t.is_empty());
     }
     None
+}
+
+/// A browser passes its token as a WebSocket subprotocol next to `chat` (`new WebSocket(url,
+/// ["chat", "bearer.<token>"])`; the 101 names `chat`): the token stays out of the URL, which
+/// browsers print in their console whenever a connection fails.
+const WS_TOKEN_PREFIX: &str = "bearer.";
+
+fn subprotocol_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(WS_TOKEN_PREFIX).map(str::to_owned))
+        .filter(|t| !t.is_empty())
 }
 
 pub async fn authenticate(req: &HttpRequest, source: TokenSource) -> Result<AuthUser, ApiError> {

@@ -43,6 +43,13 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         "relay": relay,
         "connections": state.chat.registry().total_connections(),
         "version": env!("CARGO_PKG_VERSION"),
+        // what uploads may weigh, so the browser client refuses a file before sending it
+        "limits": {
+            "maxAttachmentBytes": state.config.max_attachment_bytes,
+            "maxAvatarBytes": state.config.max_avatar_bytes,
+            "maxAttachments": crate::http::messages::MAX_ATTACHMENTS,
+            "maxTextChars": crate::domain::validate::MAX_TEXT_CHARS,
+        },
     });
     HttpResponse::build(status).json(body)
 }

@@ -251,6 +251,26 @@ impl Registry {
         closed
     }
 
+    /// The sessions that connections on this node live by (each once).
+    pub fn live_sessions(&self) -> Vec<SessionId> {
+        let mut sessions: Vec<SessionId> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                let shard = s.read().unwrap_or_else(|p| p.into_inner());
+                shard
+                    .values()
+                    .flatten()
+                    .map(|conn| SessionId(conn.outbox.session()))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| s.0 != 0)
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        sessions
+    }
+
     /// Asks every connection on this node to close (shutdown: 1001).
     pub fn close_all(&self, code: Close) {
         for shard in self.shards.iter() {

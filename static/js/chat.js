@@ -4,17 +4,22 @@
 import { api, ApiError } from './api.js';
 import { Connection, ConnectionLost, ServerError } from './socket.js';
 import { randomId } from './dom.js';
+import { renew, onRenewed, canRenew } from './session.js';
+import { membershipLines } from './system-lines.js';
+import { plainError, isPermanent } from './limits.js';
 
 const SYNC_OVERLAP = 20; // ids re-asked on reconnect; duplicates are dropped by id
 const SYNC_PAGE = 500;
 const SYNC_MAX_PAGES = 20; // beyond that, drop the caches and reload instead
 const TYPING_TTL = 6000;
+const CURSOR_REFRESH_MS = 5 * 60 * 1000; // a long-lived connection moves its sync cursor now and then
 
 export const state = {
   me: null,
   threads: new Map(),
   online: new Set(),
   lastSeen: 0,
+  cursor: null, // sync {since} resume point: from `ready`, then from each sync
   outbox: new Map(),
   openThreadId: null,
   conn: { state: 'stopped', attempt: 0, retryAt: null },
@@ -34,6 +39,8 @@ function emit(what, detail) {
 
 let notify = (message, kind) => console.warn(kind, message);
 let onLoggedOut = () => {};
+let cursorTimer = null;
+let offRenewed = null;
 export function setNotifier(fn) {
   notify = fn;
 }
@@ -71,8 +78,23 @@ function saveJson(name, value) {
 function persistOutbox() {
   const textOnly = [...state.outbox.values()]
     .filter((p) => !p.files.length && p.status !== 'failed')
-    .map(({ clientMsgId, threadId, text, createdAt }) => ({ clientMsgId, threadId, text, createdAt }));
+    .map(({ clientMsgId, threadId, text, createdAt, replyTo }) => ({ clientMsgId, threadId, text, createdAt, replyTo }));
   saveJson('outbox', textOnly);
+}
+
+/** Drafts survive a reload and a forced re-login (not an explicit log out). */
+export function loadDrafts() {
+  return new Map(Object.entries(loadJson('drafts', {})).map(([k, v]) => [Number(k), v]));
+}
+export function saveDrafts(drafts) {
+  saveJson('drafts', Object.fromEntries([...drafts].filter(([, v]) => v && v.trim())));
+}
+export function clearDrafts() {
+  try {
+    localStorage.removeItem(storageKey('drafts'));
+  } catch {
+    /* ignore */
+  }
 }
 
 let readMarksCache = null;
@@ -100,6 +122,7 @@ export function threadTitle(t) {
 
 function upsertThread(server) {
   let t = state.threads.get(server.id);
+  const before = t ? { members: t.members, name: t.name } : null;
   if (!t) {
     t = {
       id: server.id,
@@ -116,6 +139,9 @@ function upsertThread(server) {
       myLastRead: 0,
       lastMessage: null,
       unreadCount: 0,
+      newestId: 0,
+      hasMoreNewer: false,
+      systemLines: [],
     };
     state.threads.set(server.id, t);
   }
@@ -137,8 +163,20 @@ function upsertThread(server) {
     for (const [uid, mid] of Object.entries(server.readMarks)) if (Number(uid) !== state.me?.id) bumpReadMark(t, Number(uid), Number(mid));
   }
   if (t.lastMessage) state.lastSeen = Math.max(state.lastSeen, t.lastMessage.id);
+  if (before && t.isGroup) {
+    const lines = membershipLines(before, t, state.me, pendingActions);
+    if (lines.length) {
+      const afterId = t.lastMessage?.id ?? 0;
+      for (const text of lines) t.systemLines.push({ key: `s${systemSeq++}`, afterId, text, at: new Date().toISOString() });
+      emit('messages', { threadId: t.id });
+    }
+  }
   return t;
 }
+
+let systemSeq = 0;
+// What this client just did to a group, so its system line can say "You removed Carol".
+const pendingActions = [];
 
 function bumpReadMark(t, userId, messageId) {
   if (!Number.isFinite(messageId)) return false;
@@ -217,11 +255,19 @@ export async function createGroup(name, memberIds) {
 }
 
 export async function addMember(threadId, userId) {
+  pendingActions.push({ threadId, added: userId });
   const data = await api.addMember(threadId, userId);
   upsertThread(data.thread);
   emit('threads');
   emit('thread', threadId);
   return data.thread;
+}
+
+export async function renameGroup(threadId, name) {
+  const data = await api.renameThread(threadId, name);
+  upsertThread(data.thread);
+  emit('threads');
+  emit('thread', threadId);
 }
 
 export async function refreshThread(threadId) {
@@ -233,6 +279,7 @@ export async function refreshThread(threadId) {
 }
 
 export async function leaveThread(threadId, userId = state.me.id) {
+  pendingActions.push({ threadId, removed: userId });
   await api.removeMember(threadId, userId);
   if (userId === state.me.id) {
     dropThread(threadId);
@@ -294,15 +341,53 @@ function ingest(msg, { fromHistory = false } = {}) {
     persistOutbox();
     changed = true;
   }
-  if (!mine && t.typing.delete(msg.sender?.id)) emit('typing', t.id);
-  if (t.tracked && !t.timeline.has(msg.id) && !(t.hasMoreOlder && msg.id < t.oldestId)) {
-    t.timeline.set(msg.id, msg);
-    t.sorted = null;
-    if (fromHistory) t.oldestId = Math.min(t.oldestId, msg.id);
-    changed = true;
+  const known = t.tracked ? t.timeline.get(msg.id) : null;
+  if (known) {
+    // The same message in a newer state (edited, deleted, reacted): replace it by id.
+    if (known !== msg && (known.seq === undefined || known.seq !== msg.seq) && JSON.stringify(known) !== JSON.stringify(msg)) {
+      t.timeline.set(msg.id, msg);
+      t.sorted = null;
+      emit('messages', { threadId: t.id, updated: msg.id });
+      return true;
+    }
+  } else {
+    if (!mine && !fromHistory && t.typing.delete(msg.sender?.id)) emit('typing', t.id);
+    if (t.tracked && !(t.hasMoreOlder && msg.id < t.oldestId) && !(t.hasMoreNewer && msg.id > t.newestId)) {
+      t.timeline.set(msg.id, msg);
+      t.sorted = null;
+      if (fromHistory) t.oldestId = Math.min(t.oldestId, msg.id);
+      t.newestId = Math.max(t.newestId, msg.id);
+      changed = true;
+    }
   }
   if (changed && t.tracked) emit('messages', { threadId: t.id, incoming: !fromHistory && !mine });
   return changed;
+}
+
+/** A message changed elsewhere (messageUpdated, an ack of our own edit): replace it wherever it is shown. */
+export function applyUpdate(msg) {
+  if (!msg || typeof msg.id !== 'number') return;
+  const t = state.threads.get(msg.threadId);
+  if (!t) return;
+  if (t.lastMessage && t.lastMessage.id === msg.id) {
+    t.lastMessage = msg;
+    emit('threads');
+  }
+  // replies quoting it show its new text (or that it is gone)
+  let quoted = false;
+  if (t.tracked) {
+    for (const [id, m] of t.timeline) {
+      if (m.replyTo && m.replyTo.id === msg.id) {
+        t.timeline.set(id, { ...m, replyTo: { ...m.replyTo, text: msg.deleted ? null : (msg.text || '').slice(0, 200), deleted: !!msg.deleted } });
+        quoted = true;
+      }
+    }
+  }
+  if (t.tracked && t.timeline.has(msg.id)) ingest(msg, { fromHistory: true });
+  else if (quoted) {
+    t.sorted = null;
+    emit('messages', { threadId: t.id, updated: msg.id });
+  }
 }
 
 /** Starts keeping this thread's messages in memory and loads its newest page. */
@@ -313,6 +398,7 @@ export async function trackThread(threadId) {
   t.loadError = null;
   t.tracked = true; // live messages from now on are kept
   t.hasMoreOlder = false;
+  t.hasMoreNewer = false;
   t.oldestId = Infinity;
   emit('messages', { threadId });
   try {
@@ -338,39 +424,28 @@ export async function trackThread(threadId) {
   }
 }
 
-export async function loadOlder(threadId) {
-  const t = state.threads.get(threadId);
-  if (!t || !t.tracked || t.loading || t.loadingOlder || !t.hasMoreOlder) return;
-  t.loadingOlder = true;
-  emit('messages', { threadId });
-  try {
-    const data = await api.messages(threadId, { before: t.oldestId, limit: 50 });
-    for (const m of data.messages || []) {
-      if (!t.timeline.has(m.id)) {
-        t.timeline.set(m.id, m);
-        t.sorted = null;
-      }
-      t.oldestId = Math.min(t.oldestId, m.id);
-    }
-    t.hasMoreOlder = !!data.hasMore && (data.messages || []).length > 0;
-  } catch (e) {
-    notify(`Could not load older messages: ${e.message}`, 'error');
-  } finally {
-    t.loadingOlder = false;
-    emit('messages', { threadId, older: true });
-  }
-}
+export {
+  loadOlder, loadNewer, loadAround, backToPresent, editMessage, deleteMessage, react, findMessage,
+} from './history.js';
+
+/** For history.js: what it shares of this module's inside. */
+export const internals = {
+  emit: (what, detail) => emit(what, detail),
+  notify: (message, kind) => notify(message, kind),
+  connection: () => connection,
+};
 
 // ------------------------------------------------------------------ sending
 
 let seq = 0;
 
-export function sendMessage(threadId, text, files = []) {
+export function sendMessage(threadId, text, files = [], replyTo = null) {
   const p = {
     clientMsgId: randomId(),
     threadId,
     text,
     files,
+    replyTo: replyTo ? { id: replyTo.id, sender: replyTo.sender, text: replyTo.text, deleted: false } : null,
     previews: files.map((f) => (/^image\/(png|jpeg|gif|webp)$/.test(f.type) ? URL.createObjectURL(f) : null)),
     createdAt: new Date().toISOString(),
     status: 'queued',
@@ -405,16 +480,20 @@ export function discardPending(clientMsgId) {
 }
 
 let pumping = false;
-/** Sends queued messages one at a time, in order. Text goes over the socket, files over HTTP. */
+/**
+ * Sends queued messages one at a time, strictly in the order they were written: text goes over
+ * the socket, files over HTTP, and a file never overtakes text that waits for the connection.
+ */
 async function pump() {
   if (pumping) return;
   pumping = true;
   try {
     for (;;) {
       const next = [...state.outbox.values()]
-        .filter((p) => p.status === 'queued' && (p.files.length || connection?.isOpen))
+        .filter((p) => p.status !== 'failed')
         .sort((a, b) => a.seq - b.seq)[0];
-      if (!next) break;
+      if (!next || next.status !== 'queued') break;
+      if (!next.files.length && !connection?.isOpen) break;
       const ok = await deliver(next);
       if (!ok) break;
     }
@@ -431,6 +510,7 @@ async function deliver(p) {
       const form = new FormData();
       if (p.text) form.append('text', p.text);
       form.append('clientMsgId', p.clientMsgId);
+      if (p.replyTo) form.append('replyTo', String(p.replyTo.id));
       for (const f of p.files) form.append('attachments', f, f.name);
       const data = await api.postMessage(p.threadId, form, (fraction) => {
         p.progress = fraction;
@@ -438,7 +518,9 @@ async function deliver(p) {
       });
       ingest(data.message);
     } else {
-      const ack = await connection.request({ type: 'send', threadId: p.threadId, text: p.text, clientMsgId: p.clientMsgId });
+      const frame = { type: 'send', threadId: p.threadId, text: p.text, clientMsgId: p.clientMsgId };
+      if (p.replyTo) frame.replyTo = p.replyTo.id;
+      const ack = await connection.request(frame);
       ingest(ack.message);
     }
     return true;
@@ -460,11 +542,12 @@ async function deliver(p) {
       return false;
     }
     p.status = 'failed';
-    p.error = e.message;
+    p.error = plainError(e, p.files);
+    p.retryable = !isPermanent(e);
     p.progress = null;
     persistOutbox();
     emit('messages', { threadId: p.threadId });
-    notify(`Message not sent: ${e.message}`, 'error');
+    emit('threads');
     return true;
   }
 }
@@ -541,7 +624,38 @@ export function readersOf(t, messageId) {
 
 // ------------------------------------------------------------------ connection
 
-async function catchUp() {
+/** Every change since the cursor (new, edited, deleted, reacted), page by page. */
+async function catchUpSince() {
+  for (let page = 0; page < SYNC_MAX_PAGES; page++) {
+    let ack;
+    try {
+      ack = await connection.request({ type: 'sync', since: state.cursor, limit: SYNC_PAGE }, 30000);
+    } catch (e) {
+      if (e instanceof ServerError && e.code === 'VALIDATION') {
+        state.cursor = null; // a cursor of another database: start over
+        return false;
+      }
+      throw e;
+    }
+    for (const m of ack.messages || []) {
+      const t = state.threads.get(m.threadId);
+      if (t?.tracked && t.timeline.has(m.id)) applyUpdate(m);
+      else ingest(m);
+    }
+    if (typeof ack.cursor === 'string') state.cursor = ack.cursor;
+    if (!ack.hasMore || !(ack.messages || []).length) return true;
+  }
+  return false;
+}
+
+async function catchUp(readyCursor) {
+  if (state.cursor !== null) return catchUpSince();
+  if (typeof readyCursor === 'string') {
+    // First connection of this page: from now on `sync {since}` from this cursor. What was
+    // stored between the HTTP loads and this connection comes the version 1 way, once.
+    state.cursor = readyCursor;
+    if (!state.lastSeen) return true;
+  }
   let after = Math.max(0, state.lastSeen - SYNC_OVERLAP);
   for (let page = 0; page < SYNC_MAX_PAGES; page++) {
     const ack = await connection.request({ type: 'sync', after, limit: SYNC_PAGE }, 30000);
@@ -564,7 +678,7 @@ async function onReady(frame) {
       connection?.drop('cannot load the thread list');
       return;
     }
-    const complete = await catchUp();
+    const complete = await catchUp(frame.cursor);
     if (!complete) {
       // Far behind: start over from the server's view instead of replaying everything.
       for (const t of state.threads.values()) {
@@ -573,12 +687,17 @@ async function onReady(frame) {
         t.sorted = null;
       }
       await loadThreads();
+      state.cursor = typeof frame.cursor === 'string' ? frame.cursor : null;
       if (state.openThreadId) trackThread(state.openThreadId);
     } else if (!firstLoad) {
       // Unread counts, threads joined and read positions as the server knows them now.
       await loadThreads();
     }
     connection?.healthy();
+    clearInterval(cursorTimer);
+    cursorTimer = setInterval(() => {
+      if (connection?.isOpen && state.cursor !== null) catchUpSince().catch(() => {});
+    }, CURSOR_REFRESH_MS);
   } catch (e) {
     if (e instanceof ConnectionLost) return; // the next connection catches up
     notify(`Could not catch up with new messages: ${e.message}`, 'error');
@@ -592,6 +711,9 @@ function onFrame(frame) {
   switch (frame.type) {
     case 'message':
       ingest(frame.message);
+      break;
+    case 'messageUpdated':
+      applyUpdate(frame.message);
       break;
     case 'typing': {
       const t = state.threads.get(frame.threadId);
@@ -657,8 +779,11 @@ export function connect(tokenProvider) {
   connection = new Connection({
     url: () => {
       const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      return `${proto}//${location.host}/ws?token=${encodeURIComponent(tokenProvider())}`;
+      return `${proto}//${location.host}/ws`;
     },
+    // The token rides as a subprotocol, never in the URL: browsers print failed socket URLs
+    // in the console.
+    protocols: () => ['chat', `bearer.${tokenProvider()}`],
     onReady,
     onFrame,
     onStatus: (s) => {
@@ -680,9 +805,20 @@ export function connect(tokenProvider) {
         return true;
       }
     },
-    onAuthExpired: () => {
-      onLoggedOut('Your session expired. Please log in again.');
+    onAuthExpired: async () => {
+      // The access token ran out before a renewal reached the socket: renew, reconnect.
+      if (await renew(true)) return true;
+      if (canRenew()) return true; // the server is unreachable: keep trying with backoff
+      onLoggedOut('Your session expired. Please log in again.', { keep: true });
+      return false;
     },
+    onSessionEnded: () => {
+      onLoggedOut('You were logged out (from another device, or after a password change). Please log in again.', { keep: true });
+    },
+  });
+  offRenewed?.();
+  offRenewed = onRenewed((token) => {
+    connection?.authenticate(token);
   });
   connection.start();
 }
@@ -695,6 +831,17 @@ export function isConnected() {
   return !!connection?.isOpen;
 }
 
+/** After PATCH /users/me: the new name everywhere it shows. */
+export function updateMe(user) {
+  state.me = { ...state.me, ...user };
+  for (const t of state.threads.values()) t.members = t.members.map((m) => (m.id === user.id ? { ...m, ...user } : m));
+  try {
+    localStorage.setItem('chat.user', JSON.stringify(state.me));
+  } catch { /* ignore */ }
+  emit('me');
+  emit('threads');
+}
+
 /** Sets up state for a signed-in user. */
 export function startSession(user) {
   state.me = user;
@@ -702,6 +849,7 @@ export function startSession(user) {
   state.online.clear();
   state.outbox.clear();
   state.lastSeen = 0;
+  state.cursor = null;
   state.threadsLoaded = false;
   readMarksCache = loadJson('readMarks', {});
   for (const saved of loadJson('outbox', [])) {
@@ -715,6 +863,10 @@ export function startSession(user) {
 export function endSession() {
   if (connection) connection.stop();
   connection = null;
+  offRenewed?.();
+  offRenewed = null;
+  clearInterval(cursorTimer);
+  state.cursor = null;
   clearTimeout(typingTimer);
   typingState = { threadId: null, sentAt: 0 };
   state.me = null;

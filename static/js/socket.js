@@ -1,4 +1,5 @@
-// The WebSocket connection: request/reply by id, heartbeat, reconnection with exponential backoff.
+// The WebSocket connection: request/reply by id, heartbeat, reconnection with a short capped
+// backoff (with jitter, so that clients dropped together do not come back together).
 
 export class ConnectionLost extends Error {
   constructor(message = 'The connection to the server was lost.') {
@@ -15,8 +16,9 @@ export class ServerError extends Error {
   }
 }
 
-const BASE_DELAY = 500;
-const MAX_DELAY = 15000;
+const BASE_DELAY = 400;
+// A server that restarts is back within seconds: waiting longer than this only leaves people offline.
+export const MAX_DELAY = 4000;
 const HEARTBEAT_EVERY = 20000;
 const HEARTBEAT_TIMEOUT = 10000;
 
@@ -28,7 +30,8 @@ const HEARTBEAT_TIMEOUT = 10000;
  * - onStatus({state, attempt, retryAt, lastClose}): state is 'connecting' | 'online' | 'offline' | 'stopped'
  * - onClosedBeforeReady(): async check run when a connection never became ready (e.g. to detect a revoked token);
  *   returning false stops reconnecting
- * - onAuthExpired(reason): close code 4001
+ * - onAuthExpired(): close code 4001; resolves true to reconnect (with a renewed token), false to stop
+ * - onSessionEnded(): close code 4003 (logged out elsewhere, password changed): stop
  */
 export class Connection {
   constructor(options) {
@@ -42,6 +45,7 @@ export class Connection {
     this.nextId = 1;
     this.heartbeatTimer = null;
     this.lastClose = null;
+    this.lastDelay = null;
     this.lastTick = Date.now();
     this.wakeTimer = null;
     this.onOnline = () => this.retryNow();
@@ -90,7 +94,7 @@ export class Connection {
 
   setState(state) {
     this.state = state;
-    this.options.onStatus?.({ state, attempt: this.attempt, retryAt: this.retryAt, lastClose: this.lastClose });
+    this.options.onStatus?.({ state, attempt: this.attempt, retryAt: this.retryAt, delay: this.lastDelay, lastClose: this.lastClose });
   }
 
   connect() {
@@ -104,7 +108,7 @@ export class Connection {
     this.setState('connecting');
     let ws;
     try {
-      ws = new WebSocket(this.options.url());
+      ws = new WebSocket(this.options.url(), this.options.protocols?.());
     } catch (e) {
       this.lastClose = { code: 0, reason: String(e.message || e) };
       this.scheduleRetry();
@@ -162,9 +166,20 @@ export class Connection {
     this.lastClose = { code, reason };
     this.failPending(new ConnectionLost());
     if (this.state === 'stopped') return;
-    if (code === 4001) {
+    if (code === 4003) {
       this.setState('stopped');
-      this.options.onAuthExpired?.(reason || 'token expired');
+      this.options.onSessionEnded?.(reason || 'session ended');
+      return;
+    }
+    if (code === 4001) {
+      this.setState('offline');
+      Promise.resolve(this.options.onAuthExpired?.())
+        .then((again) => {
+          if (this.state === 'stopped') return;
+          if (again) this.connect();
+          else this.stop();
+        })
+        .catch(() => this.scheduleRetry());
       return;
     }
     if (!ws.__ready && this.options.onClosedBeforeReady) {
@@ -183,8 +198,9 @@ export class Connection {
   scheduleRetry(delayOverride) {
     if (this.state === 'stopped') return;
     const exp = Math.min(MAX_DELAY, BASE_DELAY * 2 ** this.attempt);
-    const delay = delayOverride ?? Math.round(exp * (0.6 + Math.random() * 0.4));
+    const delay = delayOverride ?? Math.round(exp * (0.5 + Math.random() * 0.5));
     this.attempt += 1;
+    this.lastDelay = delay;
     clearTimeout(this.retryTimer);
     this.retryAt = Date.now() + delay;
     this.retryTimer = setTimeout(() => this.connect(), delay);
@@ -207,6 +223,12 @@ export class Connection {
   /** Try now instead of waiting for the backoff timer (network back, tab visible, button). */
   retryNow() {
     if (this.state === 'offline' && this.retryTimer) this.connect();
+  }
+
+  /** Hands the open connection a renewed access token, so it is not closed when the old one expires. */
+  authenticate(token) {
+    if (this.state !== 'online') return Promise.resolve(false);
+    return this.request({ type: 'auth', token }).then(() => true, () => false);
   }
 
   /** Sends a ping and drops the connection if no pong comes back in time. */

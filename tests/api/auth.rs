@@ -39,12 +39,13 @@ async fn register_login_and_check_round_trip() {
     assert_eq!(user["userName"], "alice_01");
     assert_eq!(user["nickName"], "Nick");
     assert!(user["avatarUrl"].is_null());
+    assert!(user["avatarThumbUrl"].is_null());
     assert!(user["createdAt"].as_str().unwrap().ends_with('Z'));
     assert!(
         !body.to_string().contains("$2"),
         "no password hash anywhere: {body}"
     );
-    assert_eq!(user.as_object().unwrap().len(), 5);
+    assert_eq!(user.as_object().unwrap().len(), 6);
 
     let (status, body) = app
         .post_json(
@@ -624,4 +625,18 @@ async fn healthz_reports_ok() {
     let (status, body) = read(app.client.get(app.url("/healthz")).send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(body["database"]["ok"], true);
+}
+
+#[tokio::test]
+async fn healthz_tells_the_upload_limits() {
+    let app = spawn_app().await;
+    let (status, body) = read(app.client.get(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["limits"]["maxAttachmentBytes"],
+        json!(10 * 1024 * 1024)
+    );
+    assert_eq!(body["limits"]["maxAvatarBytes"], json!(2 * 1024 * 1024));
+    assert_eq!(body["limits"]["maxAttachments"], json!(10));
+    assert_eq!(body["limits"]["maxTextChars"], json!(4000));
 }

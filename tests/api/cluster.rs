@@ -622,3 +622,28 @@ async fn edits_reactions_and_deletes_reach_members_on_the_other_node() {
             .await;
     }
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(chat_cluster_tests),
+    ignore = "needs CHAT_TEST_PG_URL and CHAT_TEST_REDIS_URL (PostgreSQL and Redis)"
+)]
+async fn a_session_ended_during_a_relay_outage_closes_its_sockets_once_the_relay_is_back() {
+    let (db, redis) = cluster_env();
+    let prefix = format!("test{}", rand_suffix());
+    let proxy = cuttable_proxy(&redis).await;
+    let n1 = node(&db, &redis, &prefix).await;
+    let n2 = node(&db, &proxy.url, &prefix).await;
+    let bob = n1.register("bobby_outage").await;
+    let mut on_n2 = WsClient::connect(&n2.ws_url(), &bob.token).await;
+    proxy.cut.send_replace(true);
+    wait_relay_down(&n2.address).await;
+    // node 1 ends the session; node 2 cannot hear it
+    let (status, _) = n1
+        .post_json_as(&bob.token, "/auth/logout", &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    proxy.cut.send_replace(false);
+    wait_relay_ready(&n2.address).await;
+    assert_eq!(on_n2.closed_with().await, 4003);
+}

@@ -704,3 +704,26 @@ async fn a_removed_member_hears_of_no_change_and_cannot_make_one() {
     .await;
     assert_eq!(refused["code"], "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn any_method_on_a_path_no_route_has_is_the_json_404() {
+    let app = spawn_app().await;
+    let alice = app.register("alice_noroute").await;
+    for (method, path) in [
+        (Method::PUT, "/nowhere"),
+        (Method::DELETE, "/threads/1/messages/1/reactions/"),
+        (Method::POST, "/index.html"),
+        (Method::PATCH, "/threads/1/messages"),
+    ] {
+        let (status, body) = call(&app, method.clone(), &alice.token, path, None).await;
+        let expected = if path == "/threads/1/messages" {
+            405
+        } else {
+            404
+        };
+        assert_eq!(status, expected, "{method} {path}: {body}");
+        assert_eq!(body["success"], false, "{method} {path}: {body}");
+    }
+    let res = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200, "the page is still served");
+}

@@ -2,6 +2,7 @@
 //! CHAT_TEST_PG_URL is set), real HTTP and WebSocket clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod asyncapi;
 mod auth;
 mod auth_hard;
@@ -11,6 +12,7 @@ mod document_agrees;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod images;
 mod lifecycle;
 mod migrations;
 mod ops;

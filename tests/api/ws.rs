@@ -820,3 +820,42 @@ async fn large_reads_are_rate_limited_after_the_burst() {
     assert!(ok >= 20, "the burst is served: {statuses:?}");
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+/// Browsers pass the token as a subprotocol (`["chat", "bearer.<token>"]`), so that it is not in
+/// the URL they print when a connection fails; the 101 names `chat`, or the browser drops it.
+#[tokio::test]
+async fn token_as_a_subprotocol_is_accepted_and_chat_is_named() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app().await;
+    let user = app.register("wsproto").await;
+    let mut request = app.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("chat, bearer.{}", user.token).parse().unwrap(),
+    );
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("subprotocol token accepted");
+    assert_eq!(
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("chat")
+    );
+    let first = socket.next().await.unwrap().unwrap();
+    let first: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert_eq!(
+        (first["type"].clone(), first["user"]["id"].clone()),
+        (json!("ready"), json!(user.id))
+    );
+
+    // a wrong token there is refused like any other
+    let mut request = app.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "chat, bearer.not-a-token".parse().unwrap(),
+    );
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+}

@@ -1,211 +1,14 @@
 // Browser end-to-end test of the chat client: two people in two browser contexts.
 // Run through run.sh, which starts the server and sets the E2E_* variables.
 
+
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run this test through tests/e2e/run.sh`);
-  return v;
-};
-const BASE = env('E2E_BASE_URL');
-const SHOTS = process.env.E2E_SCREENSHOTS || path.resolve('target/e2e-screenshots');
-const TIMEOUT = 10000;
-
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-// ------------------------------------------------------------------ helpers
-
-/** A real PNG made from bytes: width x height, one colour with a darker diagonal. */
-function makePng(width, height, [r, g, b]) {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc32 = (buf) => {
-    let c = 0xffffffff;
-    for (const byte of buf) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // truecolour RGB
-  const raw = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) {
-    const row = y * (width * 3 + 1);
-    raw[row] = 0; // filter: none
-    for (let x = 0; x < width; x++) {
-      const dark = Math.abs(x * height - y * width) < width * 3 ? 0.55 : 1;
-      raw[row + 1 + x * 3] = Math.round(r * dark);
-      raw[row + 2 + x * 3] = Math.round(g * dark);
-      raw[row + 3 + x * 3] = Math.round(b * dark);
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-async function waitUntil(fn, what, timeout = TIMEOUT) {
-  const end = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const tid = (id) => `[data-testid="${id}"]`;
-
-async function shot(page, name) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  // toasts come and go; keep them out of the pictures
-  await page.evaluate(() => document.querySelectorAll('[data-testid="toast"]').forEach((el) => el.remove()));
-  await page.screenshot({ path: path.join(SHOTS, name) });
-}
-
-/** Texts of the message elements, in page order. */
-function messageTexts(page) {
-  return page.$$eval(`${tid('message-list')} ${tid('message')}`, (els) => els.map((el) => {
-    const t = el.querySelector('[data-testid="message-text"]');
-    return t ? t.textContent : '';
-  }));
-}
-
-async function messageState(page) {
-  return page.$$eval(`${tid('message-list')} ${tid('message')}`, (els) => els.map((el) => ({
-    id: el.dataset.messageId || null,
-    pending: el.dataset.pending === 'true',
-    text: el.querySelector('[data-testid="message-text"]')?.textContent || '',
-  })));
-}
-
-async function expectMessages(page, expected, who) {
-  await waitUntil(async () => {
-    const state = await messageState(page);
-    return state.length === expected.length && state.every((m, i) => m.id && !m.pending && m.text === expected[i]);
-  }, `${who} to show exactly ${JSON.stringify(expected)}`, 15000).catch(async (e) => {
-    throw new Error(`${e.message}\n${who} shows: ${JSON.stringify(await messageState(page))}`);
-  });
-  const state = await messageState(page);
-  const ids = state.map((m) => Number(m.id));
-  assert.equal(new Set(ids).size, ids.length, `${who}: a message is shown twice`);
-  assert.deepEqual(ids, [...ids].sort((a, b) => a - b), `${who}: messages out of order`);
-  return state;
-}
-
-async function connectionState(page) {
-  return page.getAttribute(tid('connection-status'), 'data-state');
-}
-
-async function waitOnline(page, who) {
-  await waitUntil(async () => (await connectionState(page)) === 'online', `${who} to be connected`, 20000);
-}
-
-async function register(page, { nickName, userName, password, avatarPng }) {
-  await page.goto(`${BASE}/#/register`);
-  await page.waitForSelector(tid('register-form'));
-  await page.fill(tid('register-nickname'), nickName);
-  await page.fill(tid('register-username'), userName);
-  await page.fill(tid('register-password'), password);
-  await page.fill(tid('register-confirm'), password);
-  if (avatarPng) {
-    await page.setInputFiles(tid('register-avatar'), { name: 'me.png', mimeType: 'image/png', buffer: avatarPng });
-  }
-  await page.click(tid('register-submit'));
-  await page.waitForSelector(tid('sidebar'));
-  await waitOnline(page, userName);
-}
-
-function startServer() {
-  const log = fs.openSync(env('E2E_SERVER_LOG'), 'a');
-  const child = spawn(env('E2E_SERVER_BIN'), [], {
-    env: {
-      ...process.env,
-      RATE_LIMITS: 'off',
-      BCRYPT_COST: '4',
-      DATA_DIR: env('E2E_DATA_DIR'),
-      STATIC_DIR: env('E2E_STATIC_DIR'),
-      BIND_ADDR: env('E2E_BIND_ADDR'),
-    },
-    stdio: ['ignore', log, log],
-    detached: true,
-  });
-  child.unref();
-  fs.writeFileSync(env('E2E_PIDFILE'), String(child.pid));
-  return child;
-}
-
-async function healthy() {
-  try {
-    const res = await fetch(`${BASE}/healthz`);
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
-async function killServer() {
-  const pid = Number(fs.readFileSync(env('E2E_PIDFILE'), 'utf8'));
-  process.kill(pid, 'SIGKILL');
-  await waitUntil(async () => !(await healthy()), 'the server to go away');
-}
-
-async function restartServer() {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const child = startServer();
-    let exited = false;
-    child.once('exit', () => { exited = true; });
-    try {
-      await waitUntil(async () => exited || (await healthy()), 'the server to start', 15000);
-    } catch (e) {
-      if (attempt === 2) throw e;
-    }
-    if (!exited && (await healthy())) return;
-    await new Promise((r) => setTimeout(r, 300)); // port still held: try again
-  }
-  throw new Error('the server did not restart');
-}
-
-async function apiPost(token, pathName, body) {
-  const res = await fetch(`${BASE}${pathName}`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
-  });
-  const data = await res.json();
-  assert.ok(res.ok, `POST ${pathName}: ${res.status} ${JSON.stringify(data)}`);
-  return data;
-}
-
-// ------------------------------------------------------------------ the story
+import {
+  BASE, TIMEOUT, LAUNCH_ARGS, makePng, waitUntil, tid, shot, messageState, expectMessages,
+  connectionState, waitOnline, register, killServer, restartServer, apiPost, watch as watchPage,
+} from './lib.mjs';
 
 let browser;
 const pageErrors = [];
@@ -218,14 +21,7 @@ after(async () => {
   await browser?.close();
 });
 
-function watch(page, who) {
-  page.on('pageerror', (e) => pageErrors.push(`${who}: ${e.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/WebSocket|Failed to load resource|net::ERR/.test(msg.text())) {
-      pageErrors.push(`${who} console: ${msg.text()}`);
-    }
-  });
-}
+const watch = (page, who) => watchPage(page, who, pageErrors);
 
 test('two people chat in the browser, through a server restart', { timeout: 120000 }, async (t) => {
   const ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -262,19 +58,33 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
 
     await a.click(tid('goto-register'));
     await a.waitForSelector(tid('register-form'));
-    await a.fill(tid('register-nickname'), 'Alice Martin');
+    // Everything wrong at once: every problem shows at once, in plain words, before any request.
+    const registerCalls = [];
+    a.on('request', (req) => { if (req.url().endsWith('/auth/register')) registerCalls.push(req.url()); });
     await a.fill(tid('register-username'), 'al'); // too short
-    await a.fill(tid('register-password'), password);
-    await a.fill(tid('register-confirm'), password);
+    await a.fill(tid('register-password'), 'short');
+    await a.fill(tid('register-confirm'), 'other');
     await a.click(tid('register-submit'));
-    await a.waitForSelector(`${tid('error-userName')}:visible`);
-    assert.match(await a.textContent(tid('error-userName')), /^userName must be 6-30 characters/);
+    for (const name of ['nickName', 'userName', 'password', 'confirmPassword']) {
+      await a.waitForSelector(`${tid(`error-${name}`)}:visible`);
+    }
+    assert.match(await a.textContent(tid('error-nickName')), /^Enter the name others will see/);
+    assert.match(await a.textContent(tid('error-userName')), /^Use 6 to 30 characters/);
+    assert.match(await a.textContent(tid('error-password')), /^Use at least 8 characters/);
+    assert.match(await a.textContent(tid('error-confirmPassword')), /^The two passwords are not the same/);
+    for (const name of ['nickName', 'userName', 'password', 'confirmPassword']) {
+      assert.doesNotMatch(await a.textContent(tid(`error-${name}`)), /userName|nickName|confirmPassword|bytes/, 'no API wording');
+    }
+    assert.deepEqual(registerCalls, [], 'nothing was sent');
 
+    // Inline: correcting a field clears its error as soon as it is right.
+    await a.fill(tid('register-nickname'), 'Alice Martin');
     await a.fill(tid('register-username'), 'alice_e2e');
+    await a.fill(tid('register-password'), password);
+    await waitUntil(async () => !(await a.isVisible(tid('error-userName'))), 'the userName error to clear as it is fixed');
     await a.fill(tid('register-confirm'), 'Different1');
     await a.click(tid('register-submit'));
     await a.waitForSelector(`${tid('error-confirmPassword')}:visible`);
-    assert.match(await a.textContent(tid('error-confirmPassword')), /^confirmPassword must match password/);
     assert.equal(await a.isVisible(tid('error-userName')), false, 'the old userName error is cleared');
 
     await a.setInputFiles(tid('register-avatar'), { name: 'alice.png', mimeType: 'image/png', buffer: avatarPng });
@@ -370,11 +180,11 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
     sent.push('Pictures from the trip');
     for (const [page, who] of [[a, 'alice'], [b, 'bob']]) {
       await expectMessages(page, sent, who);
-      const img = `${tid('message-list')} ${tid('message')}:last-child ${tid('attachment-image')}`;
+      const img = `${tid('message-list')} ${tid('message')}:has(${tid('message-text')}:text-is("Pictures from the trip")) ${tid('attachment-image')}`;
       await page.waitForSelector(img);
       await waitUntil(() => page.$eval(img, (el) => el.complete && el.naturalWidth === 200 && el.naturalHeight === 120), `${who}: the image to load`);
       assert.match(await page.getAttribute(img, 'src'), /^\/uploads\/attachments\/.+\.png$/);
-      const file = `${tid('message-list')} ${tid('message')}:last-child ${tid('attachment-file')}`;
+      const file = `${tid('message-list')} ${tid('message')}:has(${tid('message-text')}:text-is("Pictures from the trip")) ${tid('attachment-file')}`;
       assert.equal(await page.getAttribute(file, 'download'), 'notes.txt');
       assert.match(await page.getAttribute(file, 'href'), /^\/uploads\/attachments\//);
     }
@@ -385,6 +195,43 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
     // And Bob sees Alice's read mark under his own last message.
     await b.waitForSelector(`${tid('seen-marker')}:visible`);
     await shot(b, '04-conversation.png');
+  });
+
+  await t.test('downloads keep their name; toasts stay off the composer', async () => {
+    const href = await b.getAttribute(`${tid('message-list')} ${tid('attachment-file')}`, 'href');
+    const token = await b.evaluate(() => localStorage.getItem('chat.token'));
+    const res = await fetch(`${BASE}${href}`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-disposition') || '', /filename\*?=(UTF-8'')?"?notes\.txt/);
+
+    // A toast (any message to the person) never covers the send button or the composer.
+    await b.evaluate(() => import('/js/toast.js').then((m) => m.toast('A notice long enough to be wide, to see where it goes on the screen', 'error')));
+    await b.waitForSelector(tid('toast'));
+    const overlap = await b.evaluate(() => {
+      const t = document.querySelector('[data-testid="toast"]').getBoundingClientRect();
+      const c = document.querySelector('[data-testid="composer"]').getBoundingClientRect();
+      return !(t.right <= c.left || t.left >= c.right || t.bottom <= c.top || t.top >= c.bottom);
+    });
+    assert.equal(overlap, false, 'the toast covers the composer');
+  });
+
+  await t.test('a file over the limit is refused before any upload, in plain words', async () => {
+    const posts = [];
+    const onRequest = (req) => { if (req.method() === 'POST' && /\/messages$/.test(req.url())) posts.push(req.url()); };
+    b.on('request', onRequest);
+    const big = Buffer.alloc(10 * 1024 * 1024 + 1, 1);
+    await b.setInputFiles(tid('file-input'), [{ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: big }]);
+    await b.waitForSelector(`${tid('composer-error')}:visible`);
+    assert.match(await b.textContent(tid('composer-error')), /“huge\.bin” is 10\.0 MB: files can be at most 10 MB\./);
+    assert.equal((await b.$$(tid('draft-file'))).length, 0, 'not attached');
+    assert.equal(await b.isDisabled(tid('send-button')), true);
+    await b.fill(tid('composer-input'), 'x');
+    await b.waitForSelector(tid('composer-error'), { state: 'hidden' });
+    await b.fill(tid('composer-input'), '');
+    b.off('request', onRequest);
+    assert.deepEqual(posts, [], 'nothing was uploaded');
+    const preview = await b.textContent(`${tid('thread-item')} ${tid('thread-preview')}`);
+    assert.doesNotMatch(preview, /huge\.bin/, 'the chat list does not show it as sent');
   });
 
   await t.test('reload keeps the session and finds the history', async () => {
@@ -460,14 +307,34 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
     await expectMessages(a, sent, 'alice');
     assert.equal((await messageState(b)).length, sent.length - missed.length, 'bob is really cut off');
 
+    // Cut off, Bob writes a text and then sends a file: they must arrive in that order.
+    await b.fill(tid('composer-input'), 'Text written before the file');
+    await b.press(tid('composer-input'), 'Enter');
+    await b.setInputFiles(tid('file-input'), [{ name: 'after.txt', mimeType: 'text/plain', buffer: Buffer.from('second\n') }]);
+    await b.fill(tid('composer-input'), 'The file after the text');
+    await b.click(tid('send-button'));
+    await waitUntil(async () => (await b.$$(`${tid('message')}[data-pending="true"]`)).length === 2, 'both waiting');
+
+    // The backoff while cut off stays short (capped at 4 s, with jitter), so the reconnect
+    // after an outage is quick.
+    const delays = new Set();
+    await waitUntil(async () => {
+      const d = await b.getAttribute(tid('connection-status'), 'data-retry-delay');
+      if (d) delays.add(Number(d));
+      return Number(await b.getAttribute(tid('connection-status'), 'data-attempt')) >= 5;
+    }, 'five reconnect attempts', 30000);
+    assert.ok(Math.max(...delays) <= 4000, `a reconnect waited ${Math.max(...delays)} ms`);
+
     await b.waitForSelector(`${tid('connection-banner')}:visible`);
     assert.match(await b.textContent(tid('connection-banner')), /Reconnecting/);
     bobCutOff = false;
     // "Retry now" instead of waiting for the backoff (an automatic retry may beat the click: fine)
     await b.evaluate(() => document.querySelector('[data-testid="reconnect-now"]')?.click());
     await waitOnline(b, 'bob');
+    sent.push('Text written before the file', 'The file after the text');
     await expectMessages(b, sent, 'bob after catching up');
-    await waitUntil(async () => (await a.getAttribute(tid('seen-marker'), 'data-message-id')) === (await messageState(a)).at(-2).id,
+    await expectMessages(a, sent, 'alice: the text before the file');
+    await waitUntil(async () => (await a.getAttribute(tid('seen-marker'), 'data-message-id')) === (await messageState(a)).at(-4).id,
       'alice to see her last message seen once bob caught up');
   });
 
@@ -512,12 +379,27 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
     await waitUntil(async () => (await a.$$(`${tid('group-info-dialog')} ${tid('member-item')}`)).length === 3, 'three members');
     await a.click(`${tid('group-info-dialog')} ${tid('dialog-close')}`);
     assert.match(await a.textContent(tid('conversation-subtitle')), /^3 members/);
+    await waitUntil(async () => (await a.textContent(tid('message-list'))).includes('You added Carol Diaz'), 'alice\'s system line');
+
+    // Bob, already in the group, sees the new member count and who added whom.
+    await b.click(`${groupItem} a`);
+    await waitUntil(async () => /^3 members/.test(await b.textContent(tid('conversation-subtitle'))), 'bob to see 3 members');
+    await waitUntil(async () => (await b.$$eval(tid('system-line'), (els) => els.map((e) => e.textContent))).includes('Alice Martin added Carol Diaz'),
+      'bob to see "Alice Martin added Carol Diaz"');
+    // Carol leaves: both see it, without reloading.
+    await fetch(`${BASE}/threads/${await a.getAttribute(tid('conversation'), 'data-thread-id')}/members/${carol.user.id}`, {
+      method: 'DELETE', headers: { Authorization: `Bearer ${carol.accessToken}` },
+    });
+    await waitUntil(async () => /^2 members/.test(await b.textContent(tid('conversation-subtitle'))), 'bob to see 2 members');
+    await waitUntil(async () => (await b.$$eval(tid('system-line'), (els) => els.map((e) => e.textContent))).includes('Carol Diaz left the group'),
+      'bob to see that Carol left');
+    await shot(b, '07-group-system-lines.png');
   });
 
   await t.test('long history: the newest page first, older pages on scroll up', async () => {
     const aliceId = Number(await a.evaluate(() => JSON.parse(localStorage.getItem('chat.user')).id));
     const direct = await apiPost(carol.accessToken, '/threads', { userId: aliceId });
-    const total = 120;
+    const total = 150;
     for (let i = 1; i <= total; i++) {
       await apiPost(carol.accessToken, `/threads/${direct.thread.id}/messages`, { text: `history ${i}` });
     }
@@ -527,6 +409,23 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
     await a.click(`${item} a`);
     const expected = Array.from({ length: total }, (_, i) => `history ${i + 1}`);
     await expectMessages(a, expected.slice(-50), 'alice, newest page');
+    // One scroll to the top brings one older page, and the view stays on the message that was first.
+    const pages = [];
+    const onRequest = (req) => { if (/\/messages\?.*before=/.test(req.url())) pages.push(req.url()); };
+    a.on('request', onRequest);
+    await a.$eval(tid('message-list'), (el) => { el.scrollTop = 0; });
+    await waitUntil(async () => (await messageState(a)).length > 50, 'an older page');
+    await waitUntil(async () => (await a.getAttribute(tid('history-status'), 'data-state')) !== 'loading-older', 'the page to settle');
+    assert.equal((await messageState(a)).length, 100, 'exactly one older page');
+    assert.equal(pages.length, 1, 'one request for it');
+    a.off('request', onRequest);
+    const inView = await a.evaluate(() => {
+      const list = document.querySelector('[data-testid="message-list"]').getBoundingClientRect();
+      const el = [...document.querySelectorAll('[data-testid="message"]')].find((m) => m.textContent.includes('history 101'));
+      const r = el.getBoundingClientRect();
+      return r.bottom > list.top && r.top < list.bottom;
+    });
+    assert.equal(inView, true, 'the message that was at the top is still in view');
     for (let round = 0; round < 5; round++) {
       const n = (await messageState(a)).length;
       if (n === total) break;
@@ -564,6 +463,48 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
     await a.click(tid('back-button'));
     await a.waitForSelector(`${tid('sidebar')}:visible`);
     assert.equal(await a.isVisible(tid('conversation')), false);
+  });
+
+  await t.test('phone: Enter makes a new line, the composer never hides the newest message', async () => {
+    const res = await fetch(`${BASE}/auth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ userName: 'bob_e2e', password }),
+    });
+    const login = await res.json();
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    phone.setDefaultTimeout(TIMEOUT);
+    const p = await phone.newPage();
+    watch(p, 'bob on the phone');
+    await p.goto(`${BASE}/#/login`);
+    await p.evaluate((l) => {
+      localStorage.setItem('chat.token', l.accessToken);
+      localStorage.setItem('chat.refresh', l.refreshToken);
+      localStorage.setItem('chat.user', JSON.stringify(l.user));
+    }, login);
+    await p.goto(`${BASE}/#/t/${threadId}`);
+    await p.reload();
+    await p.waitForSelector(`${tid('conversation')}:visible`);
+    await waitOnline(p, 'bob on the phone');
+    await expectMessages(p, sent, 'bob on the phone');
+    await p.tap(tid('composer-input'));
+    await p.keyboard.type('first line');
+    await p.keyboard.press('Enter');
+    await p.keyboard.type('second line');
+    assert.equal(await p.inputValue(tid('composer-input')), 'first line\nsecond line', 'Enter made a new line');
+    assert.equal((await messageState(p)).length, sent.length, 'nothing sent by Enter');
+    for (let i = 0; i < 6; i++) await p.keyboard.press('Enter');
+    await p.keyboard.type('last line');
+    const hidden = await p.evaluate(() => {
+      const list = document.querySelector('[data-testid="message-list"]').getBoundingClientRect();
+      const msgs = document.querySelectorAll('[data-testid="message"]');
+      const last = msgs[msgs.length - 1].getBoundingClientRect();
+      return last.bottom > list.bottom + 1;
+    });
+    assert.equal(hidden, false, 'the grown composer hides the newest message');
+    await shot(p, '08-phone-composer.png');
+    await p.tap(tid('send-button'));
+    sent.push(`first line\nsecond line${'\n'.repeat(6)}last line`);
+    await expectMessages(p, sent, 'bob on the phone');
+    await phone.close();
   });
 
   await t.test('log out', async () => {

@@ -80,5 +80,6 @@ done
 curl -fsS "$E2E_BASE_URL/healthz" >/dev/null || { echo "e2e: server did not start" >&2; exit 1; }
 echo "e2e: server on $E2E_BASE_URL ($BIN)"
 
-node --test --test-reporter=spec "$HERE/chat.test.mjs"
+# one file at a time: chat.test.mjs restarts the shared server; v2.test.mjs starts its own
+node --test --test-concurrency=1 --test-reporter=spec "$HERE/chat.test.mjs" "$HERE/v2.test.mjs"
 echo "e2e: screenshots in $E2E_SCREENSHOTS"

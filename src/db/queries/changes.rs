@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::messages::load_messages;
+use super::uploads::AttachmentInput;
 use super::Result;
 use crate::db::models::*;
 use crate::db::schema::{attachments, change_feed, messages, reactions, thread_members, threads};
@@ -33,8 +34,8 @@ pub struct NewMessageInput {
     pub text: Option<String>,
     pub client_msg_id: Option<String>,
     pub reply_to: Option<MessageId>,
-    /// (url, name, content type, size) of files already stored on disk.
-    pub attachments: Vec<(String, String, String, i64)>,
+    /// Files already stored on disk.
+    pub attachments: Vec<AttachmentInput>,
 }
 
 /// One change to store. `thread_id` of the others is the thread the message must be in (the
@@ -85,11 +86,11 @@ pub enum ChangeOutcome {
     Created(Message),
     /// The same (thread, sender, clientMsgId) was stored before: the original.
     Existing(Message),
-    /// Edited, deleted or reacted: the message as it now is, and the upload URLs a delete
-    /// took away (their files go once the commit is through).
+    /// Edited, deleted or reacted: the message as it now is, and the uploads a delete took
+    /// away (their files go once the commit is through).
     Changed {
         message: Message,
-        removed_uploads: Vec<String>,
+        removed_uploads: Vec<RemovedUpload>,
     },
     /// Nothing to do (the same text, a second delete, a reaction already there or not there).
     Unchanged(Message),
@@ -97,10 +98,13 @@ pub enum ChangeOutcome {
     Refused(Refusal),
 }
 
+/// An attachment's file URL and its thumbnail's.
+pub type RemovedUpload = (String, Option<String>);
+
 enum Step {
     Created(MessageId),
     Existing(MessageId),
-    Changed(MessageId, Vec<String>),
+    Changed(MessageId, Vec<RemovedUpload>),
     Unchanged(MessageId),
     NotMember,
     Refused(Refusal),
@@ -290,17 +294,8 @@ macro_rules! change_writes {
                     .returning(messages::id)
                     .get_result(self)?;
                 if !input.attachments.is_empty() {
-                    let rows: Vec<NewAttachment> = input
-                        .attachments
-                        .iter()
-                        .map(|(url, name, content_type, size)| NewAttachment {
-                            message_id: id,
-                            url: url.clone(),
-                            name: name.clone(),
-                            content_type: content_type.clone(),
-                            size: *size,
-                        })
-                        .collect();
+                    let rows: Vec<NewAttachment> =
+                        input.attachments.iter().map(|a| a.row(id)).collect();
                     diesel::insert_into(attachments::table)
                         .values(&rows)
                         .execute(self)?;
@@ -370,10 +365,10 @@ macro_rules! change_writes {
                 if target.deleted {
                     return Ok(Step::Unchanged(message_id));
                 }
-                let removed: Vec<String> = diesel::delete(
+                let removed: Vec<RemovedUpload> = diesel::delete(
                     attachments::table.filter(attachments::message_id.eq(message_id)),
                 )
-                .returning(attachments::url)
+                .returning((attachments::url, attachments::thumb_url))
                 .get_results(self)?;
                 diesel::delete(reactions::table.filter(reactions::message_id.eq(message_id)))
                     .execute(self)?;

@@ -63,6 +63,30 @@ pub fn session_is_open(conn: &mut DbConn, user_id: UserId, id: SessionId) -> Res
     Ok(found.is_some())
 }
 
+/// Which of these sessions have ended: what a node checks its sockets against when it may have
+/// missed the relay's word (after a Redis outage).
+pub fn ended_among(conn: &mut DbConn, ids: &[SessionId]) -> Result<Vec<(UserId, SessionId)>> {
+    let mut ended = Vec::new();
+    for chunk in ids.chunks(1000) {
+        let found: Vec<(UserId, SessionId)> = with_conn!(conn, c => sessions::table
+            .filter(sessions::id.eq_any(chunk))
+            .filter(sessions::ended_at.is_not_null())
+            .select((sessions::user_id, sessions::id))
+            .load(c))?;
+        ended.extend(found);
+    }
+    Ok(ended)
+}
+
+/// Sessions ended at or after `since`: what each node closes its sockets by, whoever ended them
+/// (another node while Redis was away, or an operator's command).
+pub fn ended_since(conn: &mut DbConn, since: NaiveDateTime) -> Result<Vec<(UserId, SessionId)>> {
+    Ok(with_conn!(conn, c => sessions::table
+        .filter(sessions::ended_at.ge(since))
+        .select((sessions::user_id, sessions::id))
+        .load(c))?)
+}
+
 /// What presenting a refresh token came to.
 #[derive(Debug)]
 pub enum Refreshed {

@@ -18,7 +18,7 @@ use crate::limits::Limits;
 use crate::registry::Registry;
 use crate::relay::RedisRelay;
 use crate::services::{Error, Result};
-use crate::storage::{sniff_image, Kind, Storage, StoredFile, TempUpload};
+use crate::storage::{sniff_image, Kind, Storage, StoredFile, TempUpload, AVATAR_THUMB_SIDE};
 
 pub const MSG_TOKEN_NOT_FOUND: &str = "AccessToken Not Found";
 pub const MSG_INVALID_TOKEN: &str = "Invalid AccessToken";
@@ -181,6 +181,7 @@ impl Accounts {
             .db
             .run(move |c| {
                 let avatar_url = stored.as_ref().map(|s| s.url.clone());
+                let avatar_thumb_url = stored.as_ref().and_then(|s| s.thumb_url.clone());
                 let now = models::now();
                 let opened = queries::insert_user_with_session(
                     c,
@@ -191,6 +192,7 @@ impl Accounts {
                         password_hash: &hash,
                         avatar_url: avatar_url.as_deref(),
                         created_at: now,
+                        avatar_thumb_url: avatar_thumb_url.as_deref(),
                     },
                     &refresh_hash,
                     user_agent.as_deref(),
@@ -277,10 +279,15 @@ impl Accounts {
         {
             return Ok(Err(MSG_WRONG_PASSWORD));
         }
+        // told only to whoever knows the password
+        if row.disabled_at.is_some() {
+            return Err(Error::Forbidden("This account is disabled".into()));
+        }
         Ok(Ok(models::User::from(row)))
     }
 
-    /// Moves an accepted avatar under its random name; it deletes itself unless its row commits.
+    /// Moves an accepted avatar under its random name and makes its thumbnail; both delete
+    /// themselves unless the row commits.
     async fn store_avatar(
         &self,
         avatar: Option<((&'static str, &'static str), TempUpload)>,
@@ -292,6 +299,11 @@ impl Accounts {
             .inner
             .storage
             .persist(upload, Kind::Avatars, ext, content_type)
+            .await?;
+        let stored = self
+            .inner
+            .storage
+            .describe_image(stored, AVATAR_THUMB_SIDE)
             .await?;
         Ok(Some(stored))
     }
@@ -347,7 +359,8 @@ impl Accounts {
             .await?)
     }
 
-    /// `PATCH /users/me`: a new nickName and/or avatar; the replaced avatar's file is deleted.
+    /// `PATCH /users/me`: a new nickName and/or avatar; the replaced avatar's file and
+    /// thumbnail are deleted.
     pub async fn update_profile(
         &self,
         user_id: UserId,
@@ -367,9 +380,10 @@ impl Accounts {
             .inner
             .db
             .run(move |c| {
-                let avatar_url = stored.as_ref().map(|s| s.url.clone());
-                let updated =
-                    queries::update_user(c, user_id, nick_name.as_deref(), avatar_url.as_deref())?;
+                let avatar = stored
+                    .as_ref()
+                    .map(|s| (s.url.as_str(), s.thumb_url.as_deref()));
+                let updated = queries::update_user(c, user_id, nick_name.as_deref(), avatar)?;
                 if let (Some(file), Some(_)) = (stored, &updated) {
                     file.keep();
                 }
@@ -378,8 +392,11 @@ impl Accounts {
             .await?
             .ok_or(Error::Unauthorized(MSG_USER_NOT_FOUND))?;
         let (user, replaced) = updated;
-        if let Some(old) = replaced {
-            self.inner.storage.delete_url(&old).await;
+        if let Some((old, old_thumb)) = replaced {
+            self.inner
+                .storage
+                .delete_with_thumbnail(&old, old_thumb.as_deref())
+                .await;
         }
         Ok(user)
     }

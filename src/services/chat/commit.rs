@@ -189,8 +189,11 @@ impl Chat {
                 removed_uploads,
             } => {
                 metrics::counter!("message_changes_total").increment(1);
-                for url in removed_uploads {
-                    self.inner.storage.delete_url(url).await;
+                for (url, thumb_url) in removed_uploads {
+                    self.inner
+                        .storage
+                        .delete_with_thumbnail(url, thumb_url.as_deref())
+                        .await;
                 }
                 (message, Some(ServerEvent::MessageUpdated { message }))
             }

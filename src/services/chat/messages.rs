@@ -3,10 +3,12 @@
 //! `sync {after}`.
 
 use crate::db::models::Message;
-use crate::db::queries::{self, Change, ChangeOutcome, NewMessageInput};
+use crate::db::queries::{self, AttachmentInput, Change, ChangeOutcome, NewMessageInput};
 use crate::domain::ids::{MessageId, ThreadId, UserId};
 use crate::domain::validate;
-use crate::storage::{attachment_extension, sniff_image, Kind, StoredFile, TempUpload};
+use crate::storage::{
+    attachment_extension, sniff_image, Kind, StoredFile, TempUpload, ATTACHMENT_THUMB_SIDE,
+};
 
 use super::lifecycle::refusal_error;
 use super::{Chat, Error, Origin, Result};
@@ -95,17 +97,7 @@ impl Chat {
             text: input.text,
             client_msg_id: input.client_msg_id,
             reply_to: input.reply_to,
-            attachments: files
-                .iter()
-                .map(|f| {
-                    (
-                        f.url.clone(),
-                        f.name.clone(),
-                        f.content_type.clone(),
-                        f.size as i64,
-                    )
-                })
-                .collect(),
+            attachments: files.iter().map(attachment_input).collect(),
         };
         let (message, created) = match self.commit(Change::Send(db_input), files, origin).await? {
             ChangeOutcome::Created(m) => (m, true),
@@ -130,11 +122,14 @@ impl Chat {
     }
 
     /// Moves received files under random names in `attachments/`; an image is judged by its
-    /// bytes, anything else is typed by its name. Each deletes itself unless its row commits.
+    /// bytes (and gets its size and thumbnail), anything else is typed by its name. Each
+    /// deletes itself (thumbnail included) unless its row commits.
     async fn store_attachments(&self, uploads: Vec<TempUpload>) -> Result<Vec<StoredFile>> {
         let mut files = Vec::with_capacity(uploads.len());
         for upload in uploads {
-            let (ext, content_type) = match sniff_image(&upload.head) {
+            let sniffed = sniff_image(&upload.head);
+            let is_image = sniffed.is_some();
+            let (ext, content_type) = match sniffed {
                 Some((ext, ct)) => (ext.to_owned(), ct.to_owned()),
                 None => {
                     let ext = attachment_extension(&upload.display_name);
@@ -150,6 +145,14 @@ impl Chat {
                 .storage
                 .persist(upload, Kind::Attachments, &ext, &content_type)
                 .await?;
+            let stored = if is_image {
+                self.inner
+                    .storage
+                    .describe_image(stored, ATTACHMENT_THUMB_SIDE)
+                    .await?
+            } else {
+                stored
+            };
             files.push(stored);
         }
         Ok(files)
@@ -162,5 +165,20 @@ impl Chat {
             .db()
             .run(move |c| queries::attachment_by_url(c, &url))
             .await?)
+    }
+}
+
+/// The row of an attachment stored on disk.
+fn attachment_input(file: &StoredFile) -> AttachmentInput {
+    // sizes come from a u32 header field; a side over i32::MAX pixels is stored as unknown
+    let pixels = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
+    AttachmentInput {
+        url: file.url.clone(),
+        name: file.name.clone(),
+        content_type: file.content_type.clone(),
+        size: file.size as i64,
+        width: pixels(file.width),
+        height: pixels(file.height),
+        thumb_url: file.thumb_url.clone(),
     }
 }

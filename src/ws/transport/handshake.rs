@@ -19,6 +19,19 @@ pub fn verify(req: &Request) -> Result<(), ws::HandshakeError> {
     ws::verify_handshake(req.head())
 }
 
+/// The one subprotocol this server speaks, offered by browsers that pass their token as a
+/// second subprotocol (see `http::extract`), since they cannot set an Authorization header.
+pub const SUBPROTOCOL: &str = "chat";
+
+fn offers_subprotocol(req: &Request) -> bool {
+    req.head()
+        .headers()
+        .get_all(actix_http::header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == SUBPROTOCOL)
+}
+
 /// Answers a verified handshake with 101 and returns the socket.
 pub async fn accept<T: IntoTcp>(
     req: &Request,
@@ -27,9 +40,12 @@ pub async fn accept<T: IntoTcp>(
 ) -> io::Result<WsSocket> {
     let parts = upgraded.into_parts();
     let (mut io, mut codec) = (parts.io.into_tcp(), parts.codec);
-    let response = ws::handshake_response(req.head())
-        .finish()
-        .map_into_boxed_body();
+    let mut builder = ws::handshake_response(req.head());
+    if offers_subprotocol(req) {
+        // a browser that offered subprotocols fails the connection unless the 101 names one
+        builder.insert_header((actix_http::header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL));
+    }
+    let response = builder.finish().map_into_boxed_body();
     write_response(&mut io, &mut codec, response).await?;
     // bytes the client sent right behind its handshake are its first frames
     Ok(WsSocket::new(io, parts.read_buf, limits))

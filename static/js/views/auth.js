@@ -1,7 +1,8 @@
 // Login and registration screens.
 
-import { h, icon, clear } from '../dom.js';
+import { h, icon, clear, formatSize } from '../dom.js';
 import { api, ApiError } from '../api.js';
+import { limits, sizeWords } from '../limits.js';
 
 const FIELD_ORDER = ['confirmPassword', 'nickName', 'userName', 'password', 'avatar'];
 
@@ -61,7 +62,39 @@ function busy(button, on, label) {
   }
 }
 
-export function loginView({ onLoggedIn, notice }) {
+/** Every problem of the registration form at once, in plain words (the server's rules). */
+export function registrationProblems({ nickName, userName, password, confirmPassword, avatar }) {
+  const out = {};
+  const nick = nickName.trim();
+  if (!nick) out.nickName = 'Enter the name others will see.';
+  else if (Array.from(nick).length > 50) out.nickName = 'Keep the display name to 50 characters or fewer.';
+  else if (/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/.test(nickName)) out.nickName = 'The display name cannot contain special control characters.';
+  if (!userName) out.userName = 'Choose a user name.';
+  else if (userName.length < 6 || userName.length > 30) out.userName = `Use 6 to 30 characters (this one has ${userName.length}).`;
+  else if (!/^[A-Za-z]/.test(userName)) out.userName = 'Start with a letter (a–z).';
+  else if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(userName)) out.userName = 'Use only letters a–z, digits and _ (no spaces or accents).';
+  const bytes = new TextEncoder().encode(password).length;
+  const missing = [];
+  if (!/\p{Ll}/u.test(password)) missing.push('a lowercase letter');
+  if (!/\p{Lu}/u.test(password)) missing.push('an uppercase letter');
+  if (!/[0-9]/.test(password)) missing.push('a digit');
+  if (!password) out.password = 'Choose a password.';
+  else if (bytes < 8) out.password = 'Use at least 8 characters.';
+  else if (bytes > 72) out.password = 'Use at most 72 characters.';
+  else if (missing.length) out.password = `Add ${missing.join(' and ')}.`;
+  if (password && confirmPassword !== password) out.confirmPassword = 'The two passwords are not the same.';
+  if (avatar && avatar.size > limits.maxAvatarBytes) out.avatar = `This picture is ${formatSize(avatar.size)}: pictures can be at most ${sizeWords(limits.maxAvatarBytes)}.`;
+  return out;
+}
+
+/** A server refusal in the words of the form. */
+function plainServerError(field, message) {
+  if (field === 'userName' && /taken|exists/i.test(message)) return 'This user name is taken. Try another one.';
+  if (field === 'avatar' && /at most \d+ bytes/.test(message)) return `This picture is too large: at most ${sizeWords(limits.maxAvatarBytes)}.`;
+  return message;
+}
+
+export function loginView({ onLoggedIn, notice, userName = '' }) {
   const fields = {
     userName: field({ name: 'userName', label: 'User name', testid: 'login-username', autocomplete: 'username', extra: { required: true, autocapitalize: 'off', spellcheck: 'false' } }),
     password: field({ name: 'password', label: 'Password', type: 'password', testid: 'login-password', autocomplete: 'current-password', extra: { required: true } }),
@@ -74,6 +107,7 @@ export function loginView({ onLoggedIn, notice }) {
     fields.password.wrap,
     submit);
   if (notice) showFormError(formError, notice);
+  if (userName) fields.userName.input.value = userName;
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -88,7 +122,7 @@ export function loginView({ onLoggedIn, notice }) {
     busy(submit, true, 'Logging in…');
     try {
       const data = await api.login(userName, password);
-      onLoggedIn(data.accessToken, data.user);
+      onLoggedIn(data);
     } catch (e) {
       const target = e instanceof ApiError && e.status === 400 ? fieldOfMessage(e.message, e.code) : null;
       if (!target || !setFieldError(fields, target, e.message)) showFormError(formError, e.message);
@@ -105,7 +139,7 @@ export function loginView({ onLoggedIn, notice }) {
       h('p.auth-sub', 'Log in to continue your conversations.'),
       form,
       h('p.auth-switch', 'New here? ', h('a', { href: '#/register', testid: 'goto-register' }, 'Create an account'))));
-  setTimeout(() => fields.userName.input.focus(), 0);
+  setTimeout(() => (userName ? fields.password.input : fields.userName.input).focus(), 0);
   return el;
 }
 
@@ -154,6 +188,8 @@ export function registerView({ onLoggedIn }) {
     removeAvatar.hidden = false;
     if (!/^image\//.test(file.type)) {
       setFieldError(fields, 'avatar', 'Choose a PNG, JPEG, GIF or WebP picture.');
+    } else if (file.size > limits.maxAvatarBytes) {
+      setFieldError(fields, 'avatar', `This picture is ${formatSize(file.size)}: pictures can be at most ${sizeWords(limits.maxAvatarBytes)}.`);
     }
     previewUrl = URL.createObjectURL(file);
     const img = h('img', { src: previewUrl, alt: 'Preview of your picture', testid: 'register-avatar-preview' });
@@ -178,6 +214,29 @@ export function registerView({ onLoggedIn }) {
     fields.confirmPassword.wrap,
     submit);
 
+  // Inline: a field marked wrong is checked again as it is corrected; any field on leaving it.
+  const recheck = (name, onlyIfShown) => {
+    if (onlyIfShown && fields[name].error.hidden) return;
+    const problems = registrationProblems({
+      nickName: fields.nickName.input.value,
+      userName: fields.userName.input.value.trim(),
+      password: fields.password.input.value,
+      confirmPassword: fields.confirmPassword.input.value,
+      avatar: avatarFile,
+    });
+    if (name === 'password' && !fields.confirmPassword.error.hidden) setFieldError(fields, 'confirmPassword', problems.confirmPassword || '');
+    setFieldError(fields, name, problems[name] || '');
+  };
+  for (const name of ['nickName', 'userName', 'password', 'confirmPassword']) {
+    fields[name].input.addEventListener('input', () => recheck(name, true));
+    fields[name].input.addEventListener('blur', (ev) => {
+      // not when the person is pressing "Create account": the submit shows everything at once,
+      // and an error appearing under the pointer would move the button away from the click
+      if (ev.relatedTarget && ev.relatedTarget.type === 'submit') return;
+      if (fields[name].input.value) recheck(name, false);
+    });
+  }
+
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     for (const name of Object.keys(fields)) setFieldError(fields, name, '');
@@ -188,14 +247,28 @@ export function registerView({ onLoggedIn }) {
     fd.append('password', fields.password.input.value);
     fd.append('confirmPassword', fields.confirmPassword.input.value);
     if (avatarFile) fd.append('avatar', avatarFile, avatarFile.name);
+    const problems = registrationProblems({
+      nickName: fields.nickName.input.value,
+      userName: fields.userName.input.value.trim(),
+      password: fields.password.input.value,
+      confirmPassword: fields.confirmPassword.input.value,
+      avatar: avatarFile,
+    });
+    const wrong = Object.keys(problems);
+    if (wrong.length) {
+      for (const name of wrong) setFieldError(fields, name, problems[name]);
+      const first = ['avatar', 'nickName', 'userName', 'password', 'confirmPassword'].find((n) => problems[n]);
+      (first === 'avatar' ? fields.avatar.wrap.querySelector('label.btn') : fields[first].input)?.focus();
+      return;
+    }
     busy(submit, true, 'Creating account…');
     try {
       const data = await api.register(fd);
       if (previewUrl) URL.revokeObjectURL(previewUrl);
-      onLoggedIn(data.accessToken, data.user);
+      onLoggedIn(data);
     } catch (e) {
       const target = e instanceof ApiError ? fieldOfMessage(e.message, e.code) : null;
-      if (target && setFieldError(fields, target, e.message)) {
+      if (target && setFieldError(fields, target, plainServerError(target, e.message))) {
         (fields[target].input.type === 'file' ? fields[target].wrap.querySelector('label.btn') : fields[target].input)?.focus();
       } else {
         showFormError(formError, e.message);

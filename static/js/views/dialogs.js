@@ -7,7 +7,7 @@ import { toast } from '../toast.js';
 
 const { state } = chat;
 
-function openDialog({ title, testid, body, footer }) {
+export function openDialog({ title, testid, body, footer }) {
   const close = h('button.icon-btn', { type: 'button', 'aria-label': 'Close', testid: 'dialog-close' }, icon('close'));
   const dialog = h('dialog.dialog', { testid, 'aria-label': title },
     h('div.dialog-head', h('h2', title), close),
@@ -193,6 +193,22 @@ export function groupInfoDialog(thread) {
 
   const body = [count, list];
   if (isOwner) {
+    const nameInput = h('input', { type: 'text', maxlength: 100, value: thread.name || '', 'aria-label': 'Group name', testid: 'group-rename-input' });
+    const save = h('button.btn.secondary.small', { type: 'button', testid: 'group-rename-save' }, 'Rename');
+    save.addEventListener('click', async () => {
+      const name = nameInput.value.trim();
+      if (!name || name === (state.threads.get(thread.id) || thread).name) return;
+      try {
+        await chat.renameGroup(thread.id, name);
+        toast('The group was renamed.', 'success');
+      } catch (e) {
+        error.textContent = e.message;
+        error.hidden = false;
+      }
+    });
+    body.unshift(h('div.rename-row', nameInput, save));
+  }
+  if (isOwner) {
     const add = userSearch({
       placeholder: 'Add someone to the group',
       exclude: () => new Set((state.threads.get(thread.id) || thread).members.map((m) => m.id)),
@@ -220,4 +236,29 @@ export function groupInfoDialog(thread) {
       error.hidden = false;
     }
   });
+}
+
+/** A confirmation in the page's own style; resolves true when confirmed. */
+export function confirmDialog({ title, text, confirm = 'OK', danger = false }) {
+  return new Promise((resolve) => {
+    let answer = false;
+    const cancelBtn = h('button.btn.secondary', { type: 'button', testid: 'confirm-cancel' }, 'Cancel');
+    const okBtn = h(danger ? 'button.btn.danger-solid' : 'button.btn.primary', { type: 'button', testid: 'confirm-ok' }, confirm);
+    const dlg = openDialog({ title, testid: 'confirm-dialog', body: h('p.dialog-sub', text), footer: [cancelBtn, okBtn] });
+    cancelBtn.addEventListener('click', () => dlg.close());
+    okBtn.addEventListener('click', () => {
+      answer = true;
+      dlg.close();
+    });
+    dlg.dialog.addEventListener('close', () => resolve(answer));
+    okBtn.focus();
+  });
+}
+
+/** The full image over the page; Esc or a click outside closes it. */
+export function imageViewer(a) {
+  const img = h('img.viewer-image', { src: a.url, alt: a.name || 'image', testid: 'image-viewer-image' });
+  const open = h('a.btn.secondary.small', { href: a.url, target: '_blank', rel: 'noopener', download: a.name || '' }, 'Download');
+  const dlg = openDialog({ title: a.name || 'Image', testid: 'image-viewer', body: img, footer: open });
+  dlg.dialog.classList.add('viewer');
 }

@@ -2,19 +2,28 @@
 // one at a time on narrow ones.
 
 import {
-  h, icon, clear, avatar, syncChildren, formatTime, formatDay, dayKey, formatShort, formatSize, linkify, codePoints,
+  h, icon, clear, avatar, syncChildren, formatDay, dayKey, formatSize, codePoints,
 } from '../dom.js';
 import * as chat from '../chat.js';
 import { toast } from '../toast.js';
-import { newChatDialog, newGroupDialog, groupInfoDialog } from './dialogs.js';
+import { limits, fileProblem } from '../limits.js';
+import { newChatDialog, newGroupDialog, groupInfoDialog, confirmDialog, imageViewer } from './dialogs.js';
+import { messageNode, messageSig, systemLineNode } from './message.js';
+import { emojiPicker } from './reactions.js';
+import { messageSearch } from './search.js';
+import { accountDialog } from './account.js';
+import { threadListView } from './thread-list.js';
 
 const { state } = chat;
-const MAX_TEXT = 4000;
 const IMAGE_TYPES = /^image\/(png|jpeg|gif|webp)$/;
+// Touch screens have no Shift+Enter: there Enter makes a new line and the button sends.
+const touchQuery = window.matchMedia('(pointer: coarse)');
 
 export function mainView({ onLogout }) {
   const me = state.me;
-  const drafts = new Map();
+  const drafts = chat.loadDrafts();
+  // saved as typed: a forced re-login or a closed tab must not lose a word
+  const persistDrafts = () => chat.saveDrafts(drafts);
 
   // ---------------------------------------------------------------- sidebar
   const connPill = h('span.conn-pill', { testid: 'connection-status', dataset: { state: 'connecting' }, role: 'status' },
@@ -28,25 +37,33 @@ export function mainView({ onLogout }) {
     h('div.header-actions',
       h('button.icon-btn', { type: 'button', title: 'New chat', 'aria-label': 'New chat', testid: 'new-chat-button', onclick: () => startNewChat() }, icon('newChat')),
       h('button.icon-btn', { type: 'button', title: 'New group', 'aria-label': 'New group', testid: 'new-group-button', onclick: () => startNewGroup() }, icon('group')),
+      h('button.icon-btn', { type: 'button', title: 'Account and devices', 'aria-label': 'Account and devices', testid: 'account-button', onclick: () => accountDialog({ onLogout }) }, icon('account')),
       h('button.icon-btn', { type: 'button', title: 'Log out', 'aria-label': 'Log out', testid: 'logout-button', onclick: () => onLogout() }, icon('logout'))));
 
   const bannerText = h('span.banner-text');
   const bannerRetry = h('button.btn.small.light', { type: 'button', testid: 'reconnect-now', onclick: () => chat.retryConnection() }, 'Retry now');
   const banner = h('div.conn-banner', { testid: 'connection-banner', hidden: true, role: 'status' }, bannerText, bannerRetry);
 
-  const filterInput = h('input.filter', { type: 'search', placeholder: 'Search chats', 'aria-label': 'Search chats', testid: 'thread-filter' });
-  filterInput.addEventListener('input', () => renderThreads());
-  const threadList = h('ul.thread-list', { testid: 'thread-list', 'aria-label': 'Chats' });
-  const listEmpty = h('div.list-empty', { testid: 'threads-empty', hidden: true },
-    h('p.empty-title', 'No chats yet'),
-    h('p', 'Find someone by name and say hello.'),
-    h('button.btn.primary', { type: 'button', testid: 'empty-new-chat', onclick: () => startNewChat() }, 'Start a chat'));
-  const listLoading = h('div.list-loading', { testid: 'threads-loading' }, 'Loading chats…');
+  const filterInput = h('input.filter', { type: 'search', placeholder: 'Search chats and messages', 'aria-label': 'Search chats and messages', testid: 'thread-filter' });
+  const search = messageSearch({ onOpen: (hit) => openMessage(hit.threadId, hit.id) });
+  filterInput.addEventListener('input', () => {
+    renderThreads();
+    search.run(filterInput.value);
+  });
+  filterInput.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && filterInput.value) {
+      filterInput.value = '';
+      renderThreads();
+      search.run('');
+    }
+  });
+  const list = threadListView({ me, filterInput, onNewChat: () => startNewChat() });
+  const renderThreads = () => list.render();
 
   const sidebar = h('aside.sidebar', { testid: 'sidebar' },
     header,
     h('div.filter-wrap', icon('search', 18), filterInput),
-    h('div.thread-scroll', threadList, listEmpty, listLoading));
+    h('div.thread-scroll', list.els, search.el));
 
   // ---------------------------------------------------------------- conversation
   const backBtn = h('button.icon-btn.back', { type: 'button', 'aria-label': 'Back to chats', title: 'Back', testid: 'back-button', onclick: () => { location.hash = '#/'; } }, icon('back'));
@@ -60,15 +77,18 @@ export function mainView({ onLogout }) {
   const messageItems = h('div.message-items');
   const messageList = h('div.messages', { testid: 'message-list', role: 'log', 'aria-live': 'polite', tabindex: '0' }, historyStatus, messageItems);
   const newPill = h('button.new-pill', { type: 'button', hidden: true, testid: 'new-messages-pill', onclick: () => scrollToBottom(true) }, 'New messages', icon('down', 18));
+  const presentPill = h('button.new-pill', { type: 'button', hidden: true, testid: 'jump-to-present', onclick: () => backToPresent() }, 'Jump to the newest', icon('down', 18));
   const typingEl = h('div.typing-indicator', { testid: 'typing-indicator', 'aria-live': 'polite' });
 
-  const fileInput = h('input.visually-hidden', { type: 'file', multiple: true, testid: 'file-input', tabindex: '-1' });
+  const fileInput = h('input.visually-hidden', { type: 'file', multiple: true, testid: 'file-input', tabindex: '-1', 'aria-label': 'Attach files' });
   const attachBtn = h('button.icon-btn.attach', { type: 'button', title: 'Attach files', 'aria-label': 'Attach files', testid: 'attach-button', onclick: () => fileInput.click() }, icon('attach'));
-  const textarea = h('textarea.composer-input', { rows: 1, placeholder: 'Write a message…', 'aria-label': 'Message', testid: 'composer-input', enterkeyhint: 'send' });
+  const textarea = h('textarea.composer-input', { rows: 1, placeholder: 'Write a message…', 'aria-label': 'Message', testid: 'composer-input', enterkeyhint: touchQuery.matches ? 'enter' : 'send' });
   const sendBtn = h('button.send-btn', { type: 'submit', title: 'Send', 'aria-label': 'Send', testid: 'send-button', disabled: true }, icon('send'));
   const attachmentsPreview = h('div.composer-attachments', { testid: 'composer-attachments', hidden: true });
   const composerError = h('p.composer-error', { testid: 'composer-error', hidden: true, role: 'alert' });
+  const replyBar = h('div.reply-bar', { testid: 'reply-bar', hidden: true });
   const composer = h('form.composer', { testid: 'composer' },
+    replyBar,
     attachmentsPreview,
     composerError,
     h('div.composer-row', attachBtn, fileInput, textarea, sendBtn));
@@ -78,77 +98,17 @@ export function mainView({ onLogout }) {
       h('button.btn.primary', { type: 'button', onclick: () => startNewChat() }, 'New chat')));
   const conv = h('section.conv', { testid: 'conversation', hidden: true },
     convHeader,
-    h('div.messages-wrap', messageList, newPill),
+    h('div.messages-wrap', messageList, newPill, presentPill),
     typingEl,
     composer);
   const main = h('main.conversation-pane', convEmpty, conv);
 
-  const root = h('div.app', { testid: 'app', dataset: { pane: 'list' } }, banner, h('div.panes', sidebar, main));
-
-  // ---------------------------------------------------------------- thread list
-  const itemCache = new Map();
-
-  function previewText(t) {
-    const typing = chat.typingUsers(t.id);
-    if (typing.length) return { text: typing.length === 1 && !t.isGroup ? 'typing…' : `${typing.join(', ')} typing…`, typing: true };
-    const pending = chat.pendingFor(t.id);
-    const m = pending.length ? { ...pending[pending.length - 1], sender: me, attachments: pending[pending.length - 1].files.map((f) => ({ name: f.name })) } : t.lastMessage;
-    if (!m) return { text: t.isGroup ? 'Group created' : 'No messages yet', typing: false };
-    const who = m.sender?.id === me.id ? 'You: ' : t.isGroup ? `${m.sender?.nickName || 'Someone'}: ` : '';
-    let body = (m.text || '').replace(/\s+/g, ' ').trim();
-    if (!body && m.attachments?.length) body = `📎 ${m.attachments.map((a) => a.name).join(', ')}`;
-    return { text: who + body, typing: false };
-  }
-
-  function threadItem(t) {
-    const other = chat.otherMember(t);
-    const online = !t.isGroup && other ? state.online.has(other.id) : null;
-    const title = chat.threadTitle(t);
-    const prev = previewText(t);
-    const time = t.lastMessage?.createdAt || t.updatedAt;
-    const active = state.openThreadId === t.id;
-    const sig = JSON.stringify([title, other?.avatarUrl, online, prev, time, t.unreadCount, active, t.isGroup]);
-    const cached = itemCache.get(t.id);
-    if (cached && cached.sig === sig) return cached.el;
-    const av = t.isGroup
-      ? avatar({ name: title, key: `g${t.id}`, size: 48 })
-      : avatar({ name: title, url: other?.avatarUrl, key: other?.id ?? t.id, size: 48, online });
-    const el = h('li.thread-item', {
-      testid: 'thread-item',
-      dataset: { threadId: String(t.id), unread: String(t.unreadCount || 0) },
-      class: [active ? 'active' : '', t.unreadCount ? 'has-unread' : ''].filter(Boolean).join(' '),
-    },
-    h('a.thread-link', { href: `#/t/${t.id}`, 'aria-current': active ? 'true' : null },
-      av,
-      h('span.thread-main',
-        h('span.thread-row',
-          h('span.thread-name', { testid: 'thread-name' }, title),
-          h('span.thread-time', formatShort(time))),
-        h('span.thread-row',
-          h('span.thread-preview', { testid: 'thread-preview', class: prev.typing ? 'typing' : '' }, prev.text),
-          t.unreadCount ? h('span.unread-badge', { testid: 'unread-count', 'aria-label': `${t.unreadCount} unread` }, t.unreadCount > 99 ? '99+' : String(t.unreadCount)) : null))));
-    itemCache.set(t.id, { sig, el });
-    return el;
-  }
-
-  function renderThreads() {
-    const q = filterInput.value.trim().toLowerCase();
-    const threads = chat.sortedThreads().filter((t) => {
-      if (!q) return true;
-      if (chat.threadTitle(t).toLowerCase().includes(q)) return true;
-      return t.members.some((m) => m.userName.toLowerCase().includes(q) || m.nickName.toLowerCase().includes(q));
-    });
-    syncChildren(threadList, threads.map(threadItem));
-    for (const id of itemCache.keys()) if (!state.threads.has(id)) itemCache.delete(id);
-    listLoading.hidden = state.threadsLoaded || !!state.threadsError;
-    if (state.threadsError && !state.threadsLoaded) {
-      listLoading.hidden = false;
-      listLoading.textContent = `Could not load chats: ${state.threadsError}`;
-    }
-    listEmpty.hidden = !state.threadsLoaded || state.threads.size > 0;
-    const unread = [...state.threads.values()].reduce((n, t) => n + (t.unreadCount || 0), 0);
-    document.title = unread ? `(${unread}) Chat` : 'Chat';
-  }
+  const skip = h('a.skip-link', { href: '#', testid: 'skip-link' }, 'Skip to the conversation');
+  skip.addEventListener('click', (ev) => {
+    ev.preventDefault();
+    (current !== null ? textarea : list.focusTarget() || filterInput).focus();
+  });
+  const root = h('div.app', { testid: 'app', dataset: { pane: 'list' } }, skip, banner, h('div.panes', sidebar, main));
 
   // ---------------------------------------------------------------- connection status
   let bannerTimer = null;
@@ -157,6 +117,8 @@ export function mainView({ onLogout }) {
     const s = state.conn;
     const map = { online: 'Online', connecting: 'Connecting…', offline: 'Offline', stopped: 'Offline' };
     connPill.dataset.state = s.state;
+    connPill.dataset.attempt = String(s.attempt || 0);
+    if (s.delay !== null && s.delay !== undefined) connPill.dataset.retryDelay = String(s.delay);
     connPill.querySelector('.conn-text').textContent = map[s.state] || s.state;
     clearInterval(countdownTimer);
     if (s.state === 'online') {
@@ -229,73 +191,144 @@ export function mainView({ onLogout }) {
     typingEl.dataset.active = text ? 'true' : 'false';
   }
 
-  function attachmentNodes(attachments, previews = []) {
-    if (!attachments.length) return null;
-    return h('div.attachments', attachments.map((a, i) => {
-      const isImage = IMAGE_TYPES.test(a.contentType || '');
-      const src = a.url || previews[i];
-      if (isImage && src) {
-        const img = h('img.att-image', { src, alt: a.name || 'image', testid: 'attachment-image', decoding: 'async' });
-        img.addEventListener('load', () => {
-          if (atBottom) scrollToBottom();
-        });
-        img.addEventListener('error', () => {
-          img.replaceWith(h('span.att-broken', `Image “${a.name}” could not be loaded.`));
-        }, { once: true });
-        return a.url
-          ? h('a.att-image-link', { href: a.url, target: '_blank', rel: 'noopener', title: a.name }, img)
-          : h('span.att-image-link', img);
-      }
-      const body = [h('span.att-icon', icon('file', 22)), h('span.att-info', h('span.att-name', a.name || 'file'), h('span.att-size', formatSize(a.size)))];
-      return a.url
-        ? h('a.att-file', { href: a.url, download: a.name || '', testid: 'attachment-file', rel: 'noopener' }, body)
-        : h('span.att-file', { testid: 'attachment-file-pending' }, body);
-    }));
+  // ---------------------------------------------------------------- message actions
+  let editingId = null;
+  let replyTo = null; // the message being answered in the composer
+
+  function memberName(id) {
+    const t = currentThread();
+    return t?.members.find((u) => u.id === id)?.nickName || 'someone';
   }
 
-  function messageNode(m, t, pos) {
-    const mine = m.sender?.id === me.id;
-    const pending = m.pending;
-    const key = pending ? `p${m.clientMsgId}` : `m${m.id}`;
-    const sig = JSON.stringify([m.id, pending ? [m.status, m.error, m.progress && Math.round(m.progress * 20)] : 0, pos.first, pos.last, m.sender?.avatarUrl, m.sender?.nickName, t.isGroup]);
+  const ctx = {
+    me,
+    get touch() { return touchQuery.matches; },
+    get online() { return state.conn.state === 'online'; },
+    get isOwner() { const t = currentThread(); return !!t && t.isGroup && t.ownerId === me.id; },
+    get editingId() { return editingId; },
+    memberName,
+    onImageLoad: () => { if (atBottom) scrollToBottom(); },
+    onImage: (a) => imageViewer(a),
+    onJump: (id) => jumpTo(id),
+    onReply: (m) => startReply(m),
+    onReact: (m, emoji, on) => chat.react(m, emoji, on).catch((e) => toast(`Could not react: ${e.message}`, 'error')),
+    onPicker: (m, anchorEl) => emojiPicker({
+      anchor: anchorEl,
+      mine: new Set((m.reactions || []).filter((r) => r.userIds.includes(me.id)).map((r) => r.emoji)),
+      onPick: (emoji, on) => ctx.onReact(m, emoji, on),
+    }),
+    onEdit: (m) => {
+      editingId = m.id;
+      renderMessages();
+    },
+    onCancelEdit: () => {
+      editingId = null;
+      renderMessages();
+      textarea.focus({ preventScroll: true });
+    },
+    onSaveEdit: async (m, text) => {
+      if (codePoints(text) > limits.maxTextChars) {
+        toast(`A message can have at most ${limits.maxTextChars} characters.`, 'error');
+        return;
+      }
+      editingId = null;
+      renderMessages();
+      if (text === m.text) return;
+      try {
+        await chat.editMessage(m, text);
+      } catch (e) {
+        toast(`Could not edit the message: ${e.message}`, 'error');
+      }
+    },
+    onDelete: async (m) => {
+      const ok = await confirmDialog({
+        title: 'Delete message?',
+        text: m.sender?.id === me.id ? 'Everyone in this chat will see “Message deleted” instead.' : `This deletes ${m.sender?.nickName}’s message for everyone.`,
+        confirm: 'Delete',
+        danger: true,
+      });
+      if (!ok) return;
+      try {
+        await chat.deleteMessage(m);
+        if (replyTo?.id === m.id) setReply(null);
+      } catch (e) {
+        toast(`Could not delete the message: ${e.message}`, 'error');
+      }
+    },
+    onCopy: async (m) => {
+      try {
+        await navigator.clipboard.writeText(m.text || '');
+        toast('Copied.', 'success', { timeout: 1500 });
+      } catch {
+        toast('Copying is not allowed here: select the text instead.', 'error');
+      }
+    },
+    onLongPress: (el) => {
+      for (const other of messageItems.querySelectorAll('.msg.show-actions')) if (other !== el) other.classList.remove('show-actions');
+      el.classList.toggle('show-actions');
+    },
+    onRetry: (m) => chat.retryPending(m.clientMsgId),
+    onDiscard: (m) => chat.discardPending(m.clientMsgId),
+  };
+
+  function renderMessage(m, t, pos) {
+    const key = m.pending ? `p${m.clientMsgId}` : `m${m.id}`;
+    const sig = messageSig(m, t, pos, ctx);
     const cached = msgCache.get(key);
     if (cached && cached.sig === sig) return cached.el;
-
-    const meta = h('span.msg-meta',
-      h('time', { testid: 'message-time', datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString() }, formatTime(m.createdAt)));
-    if (pending) {
-      let status = '';
-      if (m.status === 'failed') status = 'Not sent';
-      else if (m.status === 'sending' && m.progress !== null && m.progress !== undefined && m.files.length) status = `Uploading ${Math.round(m.progress * 100)}%`;
-      else if (state.conn.state !== 'online' && !m.files.length) status = 'Waiting for connection…';
-      else status = 'Sending…';
-      meta.append(h('span.msg-status', { testid: 'message-status' }, status));
-    }
-    const attachments = pending
-      ? m.files.map((f) => ({ name: f.name, size: f.size, contentType: f.type }))
-      : (m.attachments || []);
-    const bubble = h('div.bubble',
-      attachmentNodes(attachments, m.previews),
-      m.text ? h('div.msg-text', { testid: 'message-text' }, linkify(m.text)) : null,
-      meta);
-    const body = h('div.msg-body',
-      !mine && t.isGroup && pos.first ? h('div.msg-sender', m.sender?.nickName || 'Someone') : null,
-      bubble,
-      pending && m.status === 'failed'
-        ? h('div.msg-failed', { testid: 'message-failed' },
-          h('span', m.error || 'Not sent.'),
-          h('button.btn.link', { type: 'button', testid: 'message-retry', onclick: () => chat.retryPending(m.clientMsgId) }, 'Retry'),
-          h('button.btn.link', { type: 'button', testid: 'message-discard', onclick: () => chat.discardPending(m.clientMsgId) }, 'Delete'))
-        : null);
-    const el = h('div.msg', {
-      testid: 'message',
-      class: [mine ? 'own' : 'other', pos.first ? 'first' : '', pos.last ? 'last' : '', pending ? `pending ${m.status}` : ''].filter(Boolean).join(' '),
-      dataset: pending ? { clientMsgId: m.clientMsgId, pending: 'true', senderId: String(me.id) } : { messageId: String(m.id), senderId: String(m.sender?.id) },
-    },
-    !mine ? h('div.msg-avatar', pos.last ? avatar({ name: m.sender?.nickName, url: m.sender?.avatarUrl, key: m.sender?.id, size: 32 }) : null) : null,
-    body);
+    const el = messageNode(m, t, pos, ctx);
     msgCache.set(key, { sig, el });
     return el;
+  }
+
+  function setReply(m) {
+    replyTo = m;
+    clear(replyBar);
+    replyBar.hidden = !m;
+    if (!m) return;
+    const who = m.sender?.id === me.id ? 'yourself' : m.sender?.nickName || 'someone';
+    replyBar.append(
+      h('span.reply-bar-icon', icon('reply', 18)),
+      h('span.reply-bar-text', h('strong', `Replying to ${who}`), h('span.reply-bar-quote', m.text || '📎 Attachment')),
+      h('button.icon-btn.small', { type: 'button', 'aria-label': 'Cancel the reply', testid: 'reply-cancel', onclick: () => setReply(null) }, icon('close', 16)));
+  }
+
+  function startReply(m) {
+    setReply(m);
+    textarea.focus();
+  }
+
+  /** Shows a message of the open thread: loads the page around it when needed, then highlights it. */
+  async function jumpTo(messageId) {
+    const t = currentThread();
+    if (!t) return;
+    try {
+      if (!(await chat.loadAround(t.id, messageId))) {
+        toast('That message is no longer available.', 'info');
+        return;
+      }
+    } catch (e) {
+      toast(`Could not show the message: ${e.message}`, 'error');
+      return;
+    }
+    renderMessages();
+    const el = messageItems.querySelector(`[data-message-id="${messageId}"]`);
+    if (!el) return;
+    el.scrollIntoView({ block: 'center' });
+    atBottom = isAtBottom();
+    el.classList.remove('flash');
+    void el.offsetWidth; // restart the animation
+    el.classList.add('flash');
+    el.dataset.highlighted = 'true';
+    setTimeout(() => { delete el.dataset.highlighted; el.classList.remove('flash'); }, 2500);
+  }
+
+  async function backToPresent() {
+    const t = currentThread();
+    if (!t) return;
+    presentPill.hidden = true;
+    await chat.backToPresent(t.id);
+    scrollToBottom();
   }
 
   const daySepCache = new Map();
@@ -310,19 +343,24 @@ export function mainView({ onLogout }) {
   }
 
   const seenEl = h('div.seen', { testid: 'seen-marker' });
+  const unreadDivider = h('div.unread-divider', { testid: 'unread-divider', role: 'separator' }, h('span', 'New messages'));
+  let unreadFrom = null; // the read mark when the chat was opened: a divider goes after it
+  let openedAtDivider = false;
 
   function renderMessages({ older = false, forceBottom = false } = {}) {
     const t = currentThread();
     if (!t) return;
-    // keep what the reader looks at in place when older messages are prepended
+    // Keep what the reader looks at in place when anything above it changes (an older page, a
+    // grown message): the anchor is the first *message* in view, never the sticky day label,
+    // which sits at the top whatever the scroll position.
     let anchor = null;
     let anchorTop = 0;
-    if (older) {
+    if (!atBottom || older) {
       const top = messageList.getBoundingClientRect().top;
-      anchor = [...messageItems.children].find((el) => el.getBoundingClientRect().bottom > top) || null;
+      anchor = [...messageItems.querySelectorAll('[data-message-id]')].find((el) => el.getBoundingClientRect().bottom > top) || null;
       if (anchor) anchorTop = anchor.getBoundingClientRect().top;
     }
-    const wasAtBottom = atBottom;
+    const wasAtBottom = atBottom && !t.hasMoreNewer;
 
     const real = t.tracked ? chat.timeline(t) : [];
     const pending = chat.pendingFor(t.id).map((p) => ({ ...p, pending: true, sender: me, id: null }));
@@ -333,15 +371,28 @@ export function mainView({ onLogout }) {
     for (let i = 0; i < real.length; i++) if (real[i].sender?.id === me.id) lastOwnIdx = i;
     const sameRun = (a, b) => a && b && a.sender?.id === b.sender?.id && dayKey(a.createdAt) === dayKey(b.createdAt)
       && Math.abs(Date.parse(b.createdAt) - Date.parse(a.createdAt)) < 5 * 60 * 1000;
+    const lines = t.systemLines || [];
+    let lineIdx = 0;
+    const pushLinesUpTo = (id) => {
+      while (lineIdx < lines.length && lines[lineIdx].afterId < id) {
+        if (!(t.hasMoreOlder && lines[lineIdx].afterId < t.oldestId)) nodes.push(systemLine(lines[lineIdx]));
+        lineIdx += 1;
+      }
+    };
     for (let i = 0; i < all.length; i++) {
       const m = all[i];
+      if (!m.pending) pushLinesUpTo(m.id);
       const day = dayKey(m.createdAt);
       if (day !== prevDay) {
         nodes.push(daySeparator(m.createdAt));
         prevDay = day;
       }
       const pos = { first: !sameRun(all[i - 1], m), last: !sameRun(m, all[i + 1]) };
-      nodes.push(messageNode(m, t, pos));
+      if (unreadFrom !== null && !m.pending && m.id > unreadFrom && m.sender?.id !== me.id && !nodes.includes(unreadDivider)
+        && (real[0]?.id ?? 0) <= unreadFrom) {
+        nodes.push(unreadDivider);
+      }
+      nodes.push(renderMessage(m, t, pos));
       if (i === lastOwnIdx) {
         const readers = chat.readersOf(t, m.id);
         if (readers.length) {
@@ -353,7 +404,8 @@ export function mainView({ onLogout }) {
         }
       }
     }
-    if (t.tracked && !t.loading && !all.length) {
+    if (!t.hasMoreNewer) pushLinesUpTo(Infinity);
+    if (t.tracked && !t.loading && !all.length && !lines.length) {
       nodes.push(h('div.conv-start', { testid: 'conversation-start' }, 'No messages yet. Say hello 👋'));
     }
     syncChildren(messageItems, nodes);
@@ -373,10 +425,32 @@ export function mainView({ onLogout }) {
       if (!el.isConnected) msgCache.delete(key);
     }
 
-    if (forceBottom || wasAtBottom) scrollToBottom();
-    else if (anchor && anchor.isConnected) messageList.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+    presentPill.hidden = !t.hasMoreNewer;
+    // by id: the anchor's node may have been rebuilt (it is no longer the first of its run)
+    const anchorNow = anchor ? messageItems.querySelector(`[data-message-id="${anchor.dataset.messageId}"]`) : null;
+    if (!openedAtDivider && unreadDivider.isConnected && !t.loading) {
+      // open at the first unread message, not below it
+      openedAtDivider = true;
+      scrollToBottom();
+      if (unreadDivider.getBoundingClientRect().top < messageList.getBoundingClientRect().top) {
+        unreadDivider.scrollIntoView({ block: 'start' });
+        atBottom = isAtBottom();
+      }
+    } else if (forceBottom || wasAtBottom) scrollToBottom();
+    else if (anchorNow) messageList.scrollTop += anchorNow.getBoundingClientRect().top - anchorTop;
     scheduleRead();
-    maybeLoadOlder();
+    // after this frame's layout: a page that did not fill the view asks for the next one
+    requestAnimationFrame(() => maybeLoadOlder());
+  }
+
+  const lineCache = new Map();
+  function systemLine(line) {
+    if (!lineCache.has(line.key)) lineCache.set(line.key, systemLineNode(line));
+    return lineCache.get(line.key);
+  }
+
+  function isAtBottom() {
+    return messageList.scrollHeight - messageList.scrollTop - messageList.clientHeight < 80;
   }
 
   function scrollToBottom(smooth = false) {
@@ -408,20 +482,35 @@ export function mainView({ onLogout }) {
 
   function maybeLoadOlder() {
     const t = currentThread();
-    if (!t || !t.tracked || t.loading || t.loadingOlder || !t.hasMoreOlder) return;
-    if (messageList.scrollTop < 150) chat.loadOlder(t.id);
+    if (!t || !t.tracked || t.loading) return;
+    if (t.hasMoreOlder && !t.loadingOlder && messageList.scrollTop < 150) chat.loadOlder(t.id);
+    if (t.hasMoreNewer && !t.loadingNewer && isAtBottom()) chat.loadNewer(t.id);
   }
 
   messageList.addEventListener('scroll', () => {
-    atBottom = messageList.scrollHeight - messageList.scrollTop - messageList.clientHeight < 80;
+    atBottom = isAtBottom();
     if (atBottom) newPill.hidden = true;
     maybeLoadOlder();
     scheduleRead();
   }, { passive: true });
 
+  // The composer grows, the keyboard opens, the window shrinks: whoever read the newest message
+  // keeps seeing it.
+  let listHeight = 0;
+  const resizeObserver = new ResizeObserver(() => {
+    const hgt = messageList.clientHeight;
+    if (hgt !== listHeight) {
+      const shrunk = hgt < listHeight;
+      listHeight = hgt;
+      if (shrunk && atBottom) scrollToBottom();
+    }
+  });
+  resizeObserver.observe(messageList);
+
   // ---------------------------------------------------------------- composer
   let draftFiles = [];
   let draftPreviews = [];
+  let fileError = '';
 
   function renderDraftFiles() {
     clear(attachmentsPreview);
@@ -442,10 +531,20 @@ export function mainView({ onLogout }) {
   function addFiles(files) {
     const list = [...files];
     if (!list.length) return;
-    if (draftFiles.length + list.length > 10) {
-      toast('You can attach at most 10 files to one message.', 'error');
-      list.splice(10 - draftFiles.length);
+    const problems = [];
+    if (draftFiles.length + list.length > limits.maxAttachments) {
+      problems.push(`You can attach at most ${limits.maxAttachments} files to one message.`);
+      list.splice(Math.max(0, limits.maxAttachments - draftFiles.length));
     }
+    // Checked here, before anything is uploaded: the server would only refuse it after the whole upload.
+    for (const f of [...list]) {
+      const problem = fileProblem(f);
+      if (problem) {
+        problems.push(problem);
+        list.splice(list.indexOf(f), 1);
+      }
+    }
+    fileError = problems.join(' ');
     for (const f of list) {
       draftFiles.push(f);
       draftPreviews.push(IMAGE_TYPES.test(f.type) ? URL.createObjectURL(f) : null);
@@ -471,15 +570,18 @@ export function mainView({ onLogout }) {
   function updateSendState() {
     const text = textarea.value;
     const n = codePoints(text);
-    const tooLong = n > MAX_TEXT;
-    composerError.hidden = !tooLong;
-    composerError.textContent = tooLong ? `Message is too long: ${n} of ${MAX_TEXT} characters.` : '';
+    const tooLong = n > limits.maxTextChars;
+    const problem = tooLong ? `Message is too long: ${n} of ${limits.maxTextChars} characters.` : fileError;
+    composerError.hidden = !problem;
+    composerError.textContent = problem;
     sendBtn.disabled = tooLong || (!text.trim() && !draftFiles.length);
   }
 
   function autoGrow() {
+    const stick = atBottom;
     textarea.style.height = 'auto';
-    textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
+    textarea.style.height = `${Math.min(textarea.scrollHeight, isNarrow() ? 120 : 160)}px`;
+    if (stick) scrollToBottom();
   }
 
   fileInput.addEventListener('change', () => {
@@ -489,17 +591,36 @@ export function mainView({ onLogout }) {
   textarea.addEventListener('input', () => {
     autoGrow();
     updateSendState();
+    if (fileError) {
+      fileError = '';
+      updateSendState();
+    }
     if (current !== null) {
       drafts.set(current, textarea.value);
+      persistDrafts();
       if (textarea.value.trim()) chat.userTyping(current);
       else chat.stopTyping(current);
     }
   });
   textarea.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && !ev.altKey && !ev.ctrlKey && !ev.metaKey) {
-      ev.preventDefault();
-      composer.requestSubmit();
+    if (ev.key === 'Escape' && replyTo) {
+      setReply(null);
+      return;
     }
+    if (ev.key === 'ArrowUp' && !textarea.value && !editingId) {
+      // like Slack: edit your last message
+      const t = currentThread();
+      const mine = t ? [...chat.timeline(t)].reverse().find((m) => m.sender?.id === me.id && !m.deleted && m.text) : null;
+      if (mine) {
+        ev.preventDefault();
+        ctx.onEdit(mine);
+      }
+      return;
+    }
+    if (ev.key !== 'Enter' || ev.shiftKey || ev.isComposing || ev.altKey || ev.metaKey) return;
+    if (touchQuery.matches && !ev.ctrlKey) return; // a new line; the button sends
+    ev.preventDefault();
+    composer.requestSubmit();
   });
   textarea.addEventListener('paste', (ev) => {
     const files = [...(ev.clipboardData?.files || [])];
@@ -521,11 +642,15 @@ export function mainView({ onLogout }) {
     const text = textarea.value;
     const body = text.trim() ? text : '';
     if (!body && !draftFiles.length) return;
-    chat.sendMessage(current, body, draftFiles);
+    // after a jump into the past, what is sent shows in the present
+    if (currentThread()?.hasMoreNewer) chat.backToPresent(current);
+    chat.sendMessage(current, body, draftFiles, replyTo);
     // the outbox owns the previews now
     clearDraftFiles(false);
+    setReply(null);
     textarea.value = '';
     drafts.delete(current);
+    persistDrafts();
     autoGrow();
     updateSendState();
     scrollToBottom();
@@ -547,10 +672,15 @@ export function mainView({ onLogout }) {
     convEmpty.hidden = current !== null;
     msgCache.clear();
     daySepCache.clear();
+    lineCache.clear();
     clear(messageItems);
     newPill.hidden = true;
     atBottom = true;
+    editingId = null;
+    setReply(null);
     renderThreads();
+    unreadFrom = t && t.unreadCount > 0 ? t.myLastRead : null;
+    openedAtDivider = false;
     if (!t) return;
     conv.dataset.threadId = String(t.id);
     textarea.value = drafts.get(t.id) || '';
@@ -562,6 +692,21 @@ export function mainView({ onLogout }) {
     if (!t.tracked) chat.trackThread(t.id);
     renderMessages({ forceBottom: true });
     if (!isNarrow()) textarea.focus({ preventScroll: true });
+  }
+
+  let pendingJump = null; // {threadId, messageId}: a search hit to show once its thread is open
+  async function openMessage(threadId, messageId) {
+    if (isNarrow()) {
+      filterInput.value = '';
+      renderThreads();
+      search.run('');
+    }
+    if (current === threadId) {
+      jumpTo(messageId);
+      return;
+    }
+    pendingJump = { threadId, messageId };
+    openThread(threadId);
   }
 
   async function route() {
@@ -585,6 +730,14 @@ export function mainView({ onLogout }) {
       }
     }
     if (current !== id) showThread(id);
+    if (pendingJump && pendingJump.threadId === id) {
+      const { messageId } = pendingJump;
+      pendingJump = null;
+      const t = state.threads.get(id);
+      // after the newest page: it may already hold the message
+      if (t?.loading) await new Promise((resolve) => { const off = chat.subscribe((w, d) => { if (w === 'messages' && d?.initial && d.threadId === id) { off(); resolve(); } }); });
+      jumpTo(messageId);
+    }
   }
 
   function openThread(id) {
@@ -639,6 +792,7 @@ export function mainView({ onLogout }) {
       case 'messages':
         if (detail?.threadId === current) {
           const incomingWhileUp = detail.incoming && !atBottom;
+          if (detail.updated && editingId === detail.updated && currentThread()?.timeline.get(editingId)?.deleted) editingId = null;
           renderMessages({ older: !!detail.older, forceBottom: !!detail.own || !!detail.initial });
           if (incomingWhileUp) newPill.hidden = false;
         }
@@ -662,6 +816,9 @@ export function mainView({ onLogout }) {
       case 'ready':
         scheduleRead();
         break;
+      case 'me':
+        header.querySelector('[data-testid="me-name"]').textContent = state.me.nickName;
+        break;
       default:
         break;
     }
@@ -677,6 +834,16 @@ export function mainView({ onLogout }) {
     });
   }
 
+  // Ctrl+K (Cmd+K): jump to a chat by name
+  const onKey = (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === 'k') {
+      ev.preventDefault();
+      if (isNarrow() && current !== null) location.hash = '#/';
+      filterInput.focus();
+      filterInput.select();
+    }
+  };
+  document.addEventListener('keydown', onKey);
   const onFocus = () => scheduleRead();
   window.addEventListener('focus', onFocus);
   document.addEventListener('visibilitychange', onFocus);
@@ -685,10 +852,7 @@ export function mainView({ onLogout }) {
   const onResize = () => scheduleRead();
   mq.addEventListener('change', onResize);
   // the relative labels ("Today", times in the list) age
-  const ageTimer = setInterval(() => {
-    itemCache.clear();
-    renderThreads();
-  }, 60000);
+  const ageTimer = setInterval(() => list.age(), 60000);
 
   renderThreads();
   renderConn();
@@ -702,9 +866,13 @@ export function mainView({ onLogout }) {
       clearInterval(countdownTimer);
       clearTimeout(bannerTimer);
       window.removeEventListener('focus', onFocus);
+      document.removeEventListener('keydown', onKey);
+      list.destroy();
       document.removeEventListener('visibilitychange', onFocus);
       window.removeEventListener('hashchange', route);
       mq.removeEventListener('change', onResize);
+      resizeObserver.disconnect();
+      search.destroy();
       clearDraftFiles();
     },
   };

@@ -83,6 +83,7 @@ pub(super) async fn user(chat: &Chat, name: &'static str) -> UserId {
                     password_hash: "not a hash",
                     avatar_url: None,
                     created_at: chrono::Utc::now().naive_utc(),
+                    avatar_thumb_url: None,
                 },
             )
         })
