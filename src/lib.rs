@@ -22,6 +22,7 @@
 //! docs/ARCHITECTURE.md draws the tree and says where a new request type, event or table goes.
 
 pub mod admin;
+pub mod asyncapi;
 pub mod config;
 pub mod db;
 pub mod doctor;
@@ -141,6 +142,7 @@ impl Application {
             accounts,
             chat,
             openapi_json: serde_json::to_string(&openapi::document()).unwrap_or_default(),
+            asyncapi_json: serde_json::to_string(&asyncapi::document()).unwrap_or_default(),
         });
 
         let static_dir = config.static_dir.clone();

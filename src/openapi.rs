@@ -44,6 +44,7 @@ use crate::http;
         http::service::healthz,
         http::service::metrics,
         http::service::openapi,
+        http::service::asyncapi,
         crate::ws::upgrade_required,
     ),
     modifiers(&BearerAuth)

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("admin", 4),
     ("lib", 4),
     ("openapi", 4),
+    ("asyncapi", 4),
     ("startup", 4),
     ("main", 4),
 ];

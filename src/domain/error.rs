@@ -4,7 +4,9 @@
 
 use serde::{Serialize, Serializer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The schema (in /asyncapi.json) lists the variants as `as_str()` spells them; a test checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     Validation,
     UsernameTaken,
@@ -29,6 +31,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for documents that list them.
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::Validation,
+        ErrorCode::UsernameTaken,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotMember,
+        ErrorCode::NotFound,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Timeout,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+        ErrorCode::BadJson,
+        ErrorCode::UnknownType,
+        ErrorCode::BadFrame,
+    ];
+
     /// The code as the contract spells it (and WebSocket error frames carry it).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -82,6 +104,7 @@ impl Serialize for ErrorCode {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::ErrorCode;
 
@@ -104,5 +127,22 @@ mod tests {
             );
         }
         assert_eq!(ErrorCode::NotMember.http(), (403, ErrorCode::Forbidden));
+    }
+
+    #[test]
+    fn the_schema_lists_every_code_as_frames_spell_it() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(ErrorCode::schema()).unwrap();
+        let listed: Vec<&str> = schema["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let spelled: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            listed, spelled,
+            "one variant per code, in order, none left out"
+        );
     }
 }

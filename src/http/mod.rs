@@ -195,6 +195,10 @@ pub fn route_table() -> Vec<RouteEntry> {
             "/openapi.json",
             vec![get(web::route().to(service::openapi))],
         ),
+        (
+            "/asyncapi.json",
+            vec![get(web::route().to(service::asyncapi))],
+        ),
     ]
 }
 

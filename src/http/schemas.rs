@@ -107,8 +107,10 @@ pub struct LoginRequest {
     password: String,
 }
 
+/// Both optional; a field it does not have is refused.
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 #[schema(rename_all = "camelCase")]
 pub struct UpdateMeRequest {
     #[schema(min_length = 1, max_length = 50)]
@@ -117,13 +119,32 @@ pub struct UpdateMeRequest {
     avatar: Option<Vec<u8>>,
 }
 
-/// `{userId}` for the direct thread with that user, or `{name, memberIds}` for a new group.
+/// `{userId}` for the direct thread with that user, or `{name, memberIds}` for a new group;
+/// nothing else (the server refuses a body that mixes the two or adds a field).
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(untagged)]
+pub enum CreateThreadRequest {
+    Direct(DirectThreadRequest),
+    Group(GroupThreadRequest),
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 #[schema(rename_all = "camelCase")]
-pub struct CreateThreadRequest {
-    user_id: Option<i64>,
-    name: Option<String>,
+pub struct DirectThreadRequest {
+    user_id: i64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+#[schema(rename_all = "camelCase")]
+pub struct GroupThreadRequest {
+    /// 1-100 code points once trimmed; no control characters.
+    name: String,
+    /// The other members (the caller is the owner).
     member_ids: Option<Vec<i64>>,
 }
 

@@ -1,4 +1,4 @@
-//! GET /healthz, GET /metrics, GET /openapi.json.
+//! GET /healthz, GET /metrics, GET /openapi.json, GET /asyncapi.json.
 
 use std::sync::OnceLock;
 
@@ -79,4 +79,11 @@ pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(state.openapi_json.clone())
+}
+
+#[utoipa::path(get, path = "/asyncapi.json", tag = "service", responses((status = 200, description = "The AsyncAPI 3 document of the WebSocket at /ws: every frame, its schema and examples, the error and close codes", body = Object)))]
+pub async fn asyncapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.asyncapi_json.clone())
 }

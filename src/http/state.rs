@@ -19,6 +19,8 @@ pub struct AppState {
     pub chat: Chat,
     /// `/openapi.json`, made once at start-up from both faces' route descriptions.
     pub openapi_json: String,
+    /// `/asyncapi.json`: the WebSocket protocol, made once at start-up from the frame types.
+    pub asyncapi_json: String,
 }
 
 impl AppState {

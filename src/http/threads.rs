@@ -102,7 +102,23 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let form = read_form(&req, payload, &state, &[]).await?;
     let me = auth.user.id;
-    if let Some(user_id) = id_field(&form.fields, "userId")?.map(UserId) {
+    // one of the two shapes /openapi.json gives, nothing beside it: a body that mixes them, or
+    // names a field neither has, is refused rather than half read
+    let direct = form.fields.contains_key("userId");
+    let shape: &[&str] = if direct {
+        &["userId"]
+    } else {
+        &["name", "memberIds"]
+    };
+    if let Some(extra) = form.fields.keys().find(|k| !shape.contains(&k.as_str())) {
+        return Err(ApiError::validation(format!(
+            "{extra} is not a field of this request: send userId (a direct thread) or name and memberIds (a group)"
+        )));
+    }
+    if direct {
+        let user_id = id_field(&form.fields, "userId")?
+            .map(UserId)
+            .ok_or_else(|| ApiError::validation("userId must be an integer"))?;
         let (thread, created) = state.chat.open_direct(me, user_id).await?;
         let message = if created {
             "New Thread was created"

@@ -71,12 +71,13 @@ pub async fn search(
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+// `avatar` is a file, read apart; any other field is refused, as /openapi.json says
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UpdateFields {
     nick_name: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = [])), request_body(content((UpdateMeRequest = "application/json"), (UpdateMeRequest = "application/x-www-form-urlencoded"), (UpdateMeRequest = "multipart/form-data"))), responses((status = 200, body = UserResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse)))]
+#[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = [])), request_body(description = "Optional: without a body (or with neither field) nothing changes", content((Option<UpdateMeRequest> = "application/json"), (Option<UpdateMeRequest> = "application/x-www-form-urlencoded"), (Option<UpdateMeRequest> = "multipart/form-data"))), responses((status = 200, body = UserResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse)))]
 pub async fn update_me(
     auth: AuthUser,
     req: HttpRequest,

@@ -1,77 +1,91 @@
 //! Client requests: parsed from one text frame into a typed request, or into the error frame
-//! that answers it.
+//! that answers it. The wire shapes below also derive `ToSchema`: /asyncapi.json describes the
+//! frames from these very types (src/asyncapi.rs), and `Serialize` makes its examples.
 
 use crate::domain::error::ErrorCode;
 use crate::domain::ids::{MessageId, ThreadId};
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendRequest {
+    #[schema(value_type = i64)]
     pub thread_id: ThreadId,
     pub text: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
     pub reply_to: Option<MessageId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EditRequest {
+    #[schema(value_type = i64)]
     pub message_id: MessageId,
     pub text: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteRequest {
+    #[schema(value_type = i64)]
     pub message_id: MessageId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReactRequest {
+    #[schema(value_type = i64)]
     pub message_id: MessageId,
     pub emoji: String,
     pub on: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TypingRequest {
+    #[schema(value_type = i64)]
     pub thread_id: ThreadId,
     pub is_typing: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadRequest {
+    #[schema(value_type = i64)]
     pub thread_id: ThreadId,
+    #[schema(value_type = i64)]
     pub message_id: MessageId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRequest {
+    #[schema(value_type = i64)]
     pub thread_id: ThreadId,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
     pub before: Option<MessageId>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `sync`: exactly one of `after` (a message id) or `since` (a cursor from `ready` or a sync
+/// ack, `""` for the beginning).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SyncFields {
-    #[serde(default)]
-    after: Option<MessageId>,
-    #[serde(default)]
-    since: Option<String>,
-    #[serde(default)]
-    limit: Option<i64>,
+pub struct SyncFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub after: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
 }
 
 /// Where a sync starts: after a message id, or after a change cursor.
@@ -109,7 +123,7 @@ impl TryFrom<SyncFields> for SyncRequest {
 }
 
 /// `auth`: a newer access token for this connection (sessions and tokens).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct AuthRequest {
     pub token: String,
 }
@@ -126,6 +140,56 @@ pub enum Request {
     Sync(SyncRequest),
     Ping,
     Auth(AuthRequest),
+}
+
+/// One client frame as it arrives, picked by its `type`; `id` is read apart ([`request_id`]).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum RequestFrame {
+    /// Stores a message: `ack` with it; `message` to every other connection of every member.
+    Send(SendRequest),
+    /// Changes a message's text (its sender only): `ack` with it; `messageUpdated` to the others.
+    Edit(EditRequest),
+    /// Leaves a tombstone (the sender, or a group's owner): `ack`; `messageUpdated` to the others.
+    Delete(DeleteRequest),
+    /// Adds (`on`) or removes an emoji: `ack` with the message; `messageUpdated` to the others.
+    React(ReactRequest),
+    /// `typing` to the other members; `ack` when it carried an `id`.
+    Typing(TypingRequest),
+    /// Moves the read mark (never back): `read` to the members; `ack` when it carried an `id`.
+    Read(ReadRequest),
+    /// A page of a thread, ascending: `ack` with `messages` and `hasMore`.
+    History(HistoryRequest),
+    /// Catching up: `ack` with `messages`, `hasMore` (and `cursor` for `since`).
+    Sync(SyncFields),
+    /// `pong`.
+    Ping,
+    /// A newer access token of the same user for this connection: `ack`, or `UNAUTHORIZED`.
+    Auth(AuthRequest),
+    /// Any other `type`: answered `UNKNOWN_TYPE`.
+    #[serde(other, skip_serializing)]
+    Unknown,
+}
+
+impl TryFrom<RequestFrame> for Request {
+    /// `None`: an unknown type.
+    type Error = Option<Refusal>;
+
+    fn try_from(frame: RequestFrame) -> Result<Self, Option<Refusal>> {
+        Ok(match frame {
+            RequestFrame::Send(r) => Request::Send(r),
+            RequestFrame::Edit(r) => Request::Edit(r),
+            RequestFrame::Delete(r) => Request::Delete(r),
+            RequestFrame::React(r) => Request::React(r),
+            RequestFrame::Typing(r) => Request::Typing(r),
+            RequestFrame::Read(r) => Request::Read(r),
+            RequestFrame::History(r) => Request::History(r),
+            RequestFrame::Sync(fields) => Request::Sync(SyncRequest::try_from(fields)?),
+            RequestFrame::Ping => Request::Ping,
+            RequestFrame::Auth(r) => Request::Auth(r),
+            RequestFrame::Unknown => return Err(None),
+        })
+    }
 }
 
 /// A request that could not be understood: the error frame's code and message.
@@ -154,25 +218,10 @@ fn request_id(object: &serde_json::Map<String, Value>) -> Result<Value, Refusal>
     }
 }
 
-fn fields<T: DeserializeOwned>(
-    object: serde_json::Map<String, Value>,
-    kind: &str,
-) -> Result<T, Refusal> {
-    let mut object = object;
-    object.remove("type");
-    object.remove("id");
-    serde_json::from_value(Value::Object(object)).map_err(|e| {
-        refuse(
-            ErrorCode::Validation,
-            format!("invalid {kind} request: {e}"),
-        )
-    })
-}
-
 /// Parses one text frame. The id is returned even when the request is refused, so the error
 /// frame can echo it.
 pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
-    let object = match serde_json::from_str::<Value>(text) {
+    let mut object = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(object)) => object,
         Ok(_) => {
             return (
@@ -204,22 +253,18 @@ pub fn parse(text: &str) -> (Value, Result<Request, Refusal>) {
         }
         None => return (id, Err(refuse(ErrorCode::Validation, "type is required"))),
     };
-    let request = match kind.as_str() {
-        "send" => fields(object, "send").map(Request::Send),
-        "typing" => fields(object, "typing").map(Request::Typing),
-        "read" => fields(object, "read").map(Request::Read),
-        "history" => fields(object, "history").map(Request::History),
-        "edit" => fields(object, "edit").map(Request::Edit),
-        "delete" => fields(object, "delete").map(Request::Delete),
-        "react" => fields(object, "react").map(Request::React),
-        "sync" => fields::<SyncFields>(object, "sync")
-            .and_then(SyncRequest::try_from)
-            .map(Request::Sync),
-        "ping" => Ok(Request::Ping),
-        "auth" => fields(object, "auth").map(Request::Auth),
-        other => Err(refuse(
-            ErrorCode::UnknownType,
-            format!("unknown request type {other:?}"),
+    object.remove("id");
+    let request = match serde_json::from_value::<RequestFrame>(Value::Object(object)) {
+        Ok(frame) => Request::try_from(frame).map_err(|refusal| match refusal {
+            Some(refusal) => refusal,
+            None => refuse(
+                ErrorCode::UnknownType,
+                format!("unknown request type {kind:?}"),
+            ),
+        }),
+        Err(e) => Err(refuse(
+            ErrorCode::Validation,
+            format!("invalid {kind} request: {e}"),
         )),
     };
     (id, request)

@@ -282,7 +282,12 @@ impl WsClient {
                 .expect("socket open")
                 .expect("frame ok");
             match msg {
-                WsMessage::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
+                WsMessage::Text(text) => {
+                    let frame: Value = serde_json::from_str(&text).expect("JSON frame");
+                    // every frame the suite receives must match /asyncapi.json
+                    crate::asyncapi::schemas().check_server_frame(&frame);
+                    return frame;
+                }
                 WsMessage::Close(frame) => panic!("closed: {frame:?}"),
                 _ => continue,
             }
@@ -311,6 +316,7 @@ impl WsClient {
                 Err(_) => return,
                 Ok(Some(Ok(WsMessage::Text(text)))) => {
                     let frame: Value = serde_json::from_str(&text).expect("JSON");
+                    crate::asyncapi::schemas().check_server_frame(&frame);
                     assert_ne!(frame["type"], kind, "unexpected frame {frame}");
                 }
                 Ok(Some(Ok(_))) => {}

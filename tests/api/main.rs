@@ -3,10 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod asyncapi;
 mod auth;
 mod auth_hard;
 mod catchup;
 mod cluster;
+mod document_agrees;
 mod fuzz;
 mod helpers;
 mod hostile;

@@ -1,0 +1,61 @@
+//! What schemathesis `--checks all` found: bodies /openapi.json calls invalid are refused, and
+//! what it calls optional is.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn patch_users_me_takes_no_body_but_refuses_unknown_fields() {
+    let app = spawn_app().await;
+    let alice = app.register("agree001").await;
+    let patch = |body: Option<serde_json::Value>| {
+        let mut req = app
+            .client
+            .patch(app.url("/users/me"))
+            .bearer_auth(&alice.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send()
+    };
+    let res = patch(None).await.expect("request");
+    assert_eq!(res.status(), 200, "no body: nothing changes");
+    let res = patch(Some(json!({"nickname": "typo"})))
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 400, "an unknown field is refused");
+    let res = patch(Some(json!({"nickName": "Al"})))
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn post_threads_refuses_a_body_that_mixes_direct_and_group() {
+    let app = spawn_app().await;
+    let alice = app.register("agree002").await;
+    let bob = app.register("agree003").await;
+    for body in [
+        json!({"userId": bob.id, "memberIds": [9_223_372_036_854_775_807_i64]}),
+        json!({"userId": bob.id, "name": ""}),
+        json!({"userId": null, "name": "Team"}),
+        json!({"name": "Team", "memberIds": [bob.id], "extra": 1}),
+    ] {
+        let (status, reply) = app.post_json_as(&alice.token, "/threads", &body).await;
+        assert_eq!(status, 400, "{body}: {reply}");
+        assert_eq!(reply["code"], "VALIDATION");
+    }
+    let (status, _) = app
+        .post_json_as(&alice.token, "/threads", &json!({"userId": bob.id}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .post_json_as(
+            &alice.token,
+            "/threads",
+            &json!({"name": "Team", "memberIds": [bob.id]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
