@@ -107,10 +107,9 @@ pub struct LoginRequest {
     password: String,
 }
 
-/// Both optional; a field it does not have is refused.
+/// Both optional.
 #[derive(ToSchema)]
 #[allow(dead_code)]
-#[serde(deny_unknown_fields)]
 #[schema(rename_all = "camelCase")]
 pub struct UpdateMeRequest {
     #[schema(min_length = 1, max_length = 50)]
@@ -119,8 +118,8 @@ pub struct UpdateMeRequest {
     avatar: Option<Vec<u8>>,
 }
 
-/// `{userId}` for the direct thread with that user, or `{name, memberIds}` for a new group;
-/// nothing else (the server refuses a body that mixes the two or adds a field).
+/// `{userId}` for the direct thread with that user, or `{name, memberIds}` for a new group; a
+/// body that mixes the two is refused (other unknown fields are ignored, as everywhere).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 #[serde(untagged)]
@@ -131,7 +130,6 @@ pub enum CreateThreadRequest {
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
-#[serde(deny_unknown_fields)]
 #[schema(rename_all = "camelCase")]
 pub struct DirectThreadRequest {
     user_id: i64,
@@ -139,7 +137,6 @@ pub struct DirectThreadRequest {
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
-#[serde(deny_unknown_fields)]
 #[schema(rename_all = "camelCase")]
 pub struct GroupThreadRequest {
     /// 1-100 code points once trimmed; no control characters.

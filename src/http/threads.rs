@@ -102,17 +102,15 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let form = read_form(&req, payload, &state, &[]).await?;
     let me = auth.user.id;
-    // one of the two shapes /openapi.json gives, nothing beside it: a body that mixes them, or
-    // names a field neither has, is refused rather than half read
+    // one of the two shapes /openapi.json gives: a body that mixes them is refused rather
+    // than half read (fields of neither are ignored, as on every route)
     let direct = form.fields.contains_key("userId");
-    let shape: &[&str] = if direct {
-        &["userId"]
-    } else {
-        &["name", "memberIds"]
-    };
-    if let Some(extra) = form.fields.keys().find(|k| !shape.contains(&k.as_str())) {
+    let group_field = ["name", "memberIds"]
+        .into_iter()
+        .find(|k| form.fields.contains_key(*k));
+    if let (true, Some(field)) = (direct, group_field) {
         return Err(ApiError::validation(format!(
-            "{extra} is not a field of this request: send userId (a direct thread) or name and memberIds (a group)"
+            "{field} is not a field of a direct thread: send userId (a direct thread) or name and memberIds (a group)"
         )));
     }
     if direct {

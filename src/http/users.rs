@@ -71,8 +71,8 @@ pub async fn search(
 }
 
 #[derive(Deserialize)]
-// `avatar` is a file, read apart; any other field is refused, as /openapi.json says
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// `avatar` is a file, read apart; unknown fields are ignored, as on every route
+#[serde(rename_all = "camelCase")]
 struct UpdateFields {
     nick_name: Option<String>,
 }

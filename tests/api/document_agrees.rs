@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn patch_users_me_takes_no_body_but_refuses_unknown_fields() {
+async fn patch_users_me_takes_no_body_and_ignores_unknown_fields() {
     let app = spawn_app().await;
     let alice = app.register("agree001").await;
     let patch = |body: Option<serde_json::Value>| {
@@ -24,7 +24,11 @@ async fn patch_users_me_takes_no_body_but_refuses_unknown_fields() {
     let res = patch(Some(json!({"nickname": "typo"})))
         .await
         .expect("request");
-    assert_eq!(res.status(), 400, "an unknown field is refused");
+    assert_eq!(
+        res.status(),
+        200,
+        "unknown fields are ignored (the contract)"
+    );
     let res = patch(Some(json!({"nickName": "Al"})))
         .await
         .expect("request");
@@ -40,7 +44,6 @@ async fn post_threads_refuses_a_body_that_mixes_direct_and_group() {
         json!({"userId": bob.id, "memberIds": [9_223_372_036_854_775_807_i64]}),
         json!({"userId": bob.id, "name": ""}),
         json!({"userId": null, "name": "Team"}),
-        json!({"name": "Team", "memberIds": [bob.id], "extra": 1}),
     ] {
         let (status, reply) = app.post_json_as(&alice.token, "/threads", &body).await;
         assert_eq!(status, 400, "{body}: {reply}");
@@ -54,8 +57,8 @@ async fn post_threads_refuses_a_body_that_mixes_direct_and_group() {
         .post_json_as(
             &alice.token,
             "/threads",
-            &json!({"name": "Team", "memberIds": [bob.id]}),
+            &json!({"name": "Team", "memberIds": [bob.id], "extra": 1}),
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "unknown fields are ignored (the contract)");
 }
