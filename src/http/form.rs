@@ -83,6 +83,21 @@ async fn drain(payload: &mut web::Payload) {
 }
 
 /// Reads the request body in whichever of the three accepted encodings it comes.
+/// Files come only in multipart: a JSON or urlencoded field named like a file is refused, not
+/// silently dropped.
+fn no_file_fields(fields: &Map<String, Value>, file_rules: &[FileRule]) -> Result<(), ApiError> {
+    match file_rules
+        .iter()
+        .find(|rule| fields.contains_key(rule.field))
+    {
+        Some(rule) => Err(ApiError::validation(format!(
+            "{} must be a file, sent as multipart/form-data",
+            rule.field
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub async fn read_form(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -106,7 +121,10 @@ pub async fn read_form(
         (mime::APPLICATION, mime::JSON) => {
             let body = read_limited(&mut payload, max_json_bytes).await?;
             match serde_json::from_slice::<Value>(&body) {
-                Ok(Value::Object(fields)) => Ok(Form { fields, files: Vec::new() }),
+                Ok(Value::Object(fields)) => {
+                    no_file_fields(&fields, file_rules)?;
+                    Ok(Form { fields, files: Vec::new() })
+                }
                 Ok(_) => Err(ApiError::validation("Request body must be a JSON object")),
                 Err(e) => Err(ApiError::validation(format!("Malformed JSON: {e}"))),
             }
@@ -116,6 +134,7 @@ pub async fn read_form(
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
                 .map_err(|e| ApiError::validation(format!("Malformed form body: {e}")))?;
             let fields = pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            no_file_fields(&fields, file_rules)?;
             Ok(Form { fields, files: Vec::new() })
         }
         (mime::MULTIPART, mime::FORM_DATA) => {

@@ -87,6 +87,13 @@ pub async fn update_me(
     let form = read_form(&req, payload, &state, &[FileRule::avatar(&state.config)]).await?;
     let fields: UpdateFields = form.parse()?;
     let avatar = form.files.into_iter().next().map(|(_, upload)| upload);
+    // unknown fields beside known ones are ignored; a body of nothing but unknown fields is
+    // surely a mistake (a misspelt field), not a request to change nothing
+    if !form.fields.is_empty() && fields.nick_name.is_none() && avatar.is_none() {
+        return Err(ApiError::validation(
+            "nothing to change: send nickName and/or an avatar file",
+        ));
+    }
     let user = state
         .accounts
         .update_profile(auth.user.id, fields.nick_name, avatar)

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn patch_users_me_takes_no_body_and_ignores_unknown_fields() {
+async fn patch_users_me_takes_no_body_and_ignores_unknown_fields_beside_known_ones() {
     let app = spawn_app().await;
     let alice = app.register("agree001").await;
     let patch = |body: Option<serde_json::Value>| {
@@ -26,13 +26,17 @@ async fn patch_users_me_takes_no_body_and_ignores_unknown_fields() {
         .expect("request");
     assert_eq!(
         res.status(),
-        200,
-        "unknown fields are ignored (the contract)"
+        400,
+        "nothing but an unknown field: surely a typo"
     );
-    let res = patch(Some(json!({"nickName": "Al"})))
+    let res = patch(Some(json!({"nickName": "Al", "extra": 1})))
         .await
         .expect("request");
-    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.status(),
+        200,
+        "unknown fields beside known ones are ignored"
+    );
 }
 
 #[tokio::test]
@@ -61,4 +65,29 @@ async fn post_threads_refuses_a_body_that_mixes_direct_and_group() {
         )
         .await;
     assert_eq!(status, 200, "unknown fields are ignored (the contract)");
+}
+
+#[tokio::test]
+async fn a_file_field_outside_multipart_is_refused() {
+    let app = spawn_app().await;
+    let alice = app.register("agree004").await;
+    let bob = app.register("agree005").await;
+    let thread = app.direct(&alice, &bob).await;
+    let res = app
+        .client
+        .patch(app.url("/users/me"))
+        .bearer_auth(&alice.token)
+        .json(&json!({"nickName": "Al", "avatar": {}}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 400);
+    let (status, body) = app
+        .post_json_as(
+            &alice.token,
+            &format!("/threads/{thread}/messages"),
+            &json!({"text": "hi", "attachments": [1, 2]}),
+        )
+        .await;
+    assert_eq!((status, body["code"].clone()), (400, json!("VALIDATION")));
 }
