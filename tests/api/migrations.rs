@@ -1,6 +1,6 @@
 //! Every migration applies, reverts and applies again on SQLite and, when CHAT_TEST_PG_URL is
 //! set, on PostgreSQL; and a database from before the message lifecycle keeps its messages, each
-//! given a position in the change feed.
+//! given a position in the change feed and found by search.
 
 use chat_server::db::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 use diesel::sql_types::{BigInt, Text};
@@ -125,6 +125,13 @@ fn messages_stored_before_the_lifecycle_get_feed_positions() {
     assert_eq!(positions, vec![Pair { a: 1, b: 1 }, Pair { a: 2, b: 2 }]);
     let head: Vec<Pair> = diesel::sql_query(HEAD).load(&mut c).unwrap();
     assert_eq!(head, vec![Pair { a: 1, b: 2 }]);
+    // the search index is filled from what was there
+    let found: Vec<Pair> = diesel::sql_query(
+        "SELECT rowid AS a, rowid AS b FROM messages_fts WHERE messages_fts MATCH 'two'",
+    )
+    .load(&mut c)
+    .unwrap();
+    assert_eq!(found, vec![Pair { a: 2, b: 2 }]);
 
     let Some(url) = fresh_database_url() else {
         return;
@@ -136,4 +143,11 @@ fn messages_stored_before_the_lifecycle_get_feed_positions() {
     assert_eq!(positions, vec![Pair { a: 1, b: 1 }, Pair { a: 2, b: 2 }]);
     let head: Vec<Pair> = diesel::sql_query(HEAD).load(&mut c).unwrap();
     assert_eq!(head, vec![Pair { a: 1, b: 2 }]);
+    let found: Vec<Pair> = diesel::sql_query(
+        "SELECT id AS a, id AS b FROM messages \
+         WHERE to_tsvector('simple', COALESCE(body, '')) @@ to_tsquery('simple', 'two')",
+    )
+    .load(&mut c)
+    .unwrap();
+    assert_eq!(found, vec![Pair { a: 2, b: 2 }]);
 }
