@@ -191,6 +191,7 @@ pub struct NewReaction<'a> {
     pub message_id: MessageId,
     pub user_id: UserId,
     pub emoji: &'a str,
+    pub first_use: i64,
     pub created_at: NaiveDateTime,
 }
 

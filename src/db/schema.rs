@@ -64,6 +64,7 @@ diesel::table! {
         message_id -> BigInt,
         user_id -> BigInt,
         emoji -> Text,
+        first_use -> BigInt,
         created_at -> Timestamp,
     }
 }

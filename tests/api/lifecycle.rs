@@ -420,8 +420,16 @@ async fn reactions_keep_first_use_order_and_their_bounds() {
     assert_eq!(absent["message"], ack["message"]);
     alice_ws.expect_none("messageUpdated", QUIET).await;
 
+    // the emoji's first reactor leaves, another stays: it keeps its place
+    let ack = ask(&mut bob_ws, "6", react("👍", false)).await;
+    assert_eq!(
+        ack["message"]["reactions"],
+        json!([
+            {"emoji": "👍", "count": 1, "userIds": [alice.id]},
+            {"emoji": ":shipit:", "count": 1, "userIds": [alice.id]},
+        ])
+    );
     // an emoji whose last reactor leaves disappears; used again, it goes to the end
-    ask(&mut bob_ws, "6", react("👍", false)).await;
     let ack = ask(&mut alice_ws, "7", react("👍", false)).await;
     assert_eq!(
         ack["message"]["reactions"],

@@ -18,11 +18,14 @@ CREATE TABLE change_feed (
 INSERT INTO change_feed (id, head) SELECT 1, COALESCE(MAX(id), 0) FROM messages;
 
 CREATE TABLE reactions (
-    -- ascending ids give the order emoji were first used and users reacted
+    -- ascending ids give the order users reacted
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id BIGINT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     emoji TEXT NOT NULL,
+    -- the feed position at which this emoji was first used on the message, since it last had
+    -- no reactor: what orders a message's emoji (a later reactor copies it)
+    first_use BIGINT NOT NULL,
     created_at TIMESTAMP NOT NULL
 );
 CREATE UNIQUE INDEX reactions_unique_idx ON reactions (message_id, emoji, user_id);

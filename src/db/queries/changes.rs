@@ -260,6 +260,7 @@ macro_rules! change_writes {
     ($conn:ty) => {
         impl ChangeWrites for $conn {
             fn insert_message(&mut self, input: &NewMessageInput, seq: Seq) -> Tx<Step> {
+                self.lock_thread(input.thread_id)?;
                 let member = thread_members::table
                     .find((input.thread_id, input.sender_id))
                     .count()
@@ -406,12 +407,13 @@ macro_rules! change_writes {
                     if mine.count().get_result::<i64>(self)? > 0 {
                         return Ok(Step::Unchanged(message_id));
                     }
-                    let used = reactions::table
+                    // an emoji in use keeps its place; one used anew goes last
+                    let first_use: Option<i64> = reactions::table
                         .filter(reactions::message_id.eq(message_id))
                         .filter(reactions::emoji.eq(emoji))
-                        .count()
-                        .get_result::<i64>(self)?;
-                    if used == 0 {
+                        .select(diesel::dsl::min(reactions::first_use))
+                        .first(self)?;
+                    if first_use.is_none() {
                         let distinct: Vec<String> = reactions::table
                             .filter(reactions::message_id.eq(message_id))
                             .select(reactions::emoji)
@@ -428,6 +430,7 @@ macro_rules! change_writes {
                             message_id,
                             user_id: actor,
                             emoji,
+                            first_use: first_use.unwrap_or(seq.0),
                             created_at: now(),
                         })
                         .execute(self)?;
@@ -442,6 +445,17 @@ macro_rules! change_writes {
         }
 
         impl Targets for $conn {
+            /// Waits for a membership change of the thread in flight (it holds the thread's row,
+            /// see `lock_group_as_member!`), so the membership read next sees its outcome: on
+            /// PostgreSQL a removed member's change is refused, not stored behind the removal.
+            /// (SQLite's `BEGIN IMMEDIATE` already orders every writer.)
+            fn lock_thread(&mut self, thread_id: ThreadId) -> Tx<()> {
+                diesel::update(threads::table.find(thread_id))
+                    .set(threads::id.eq(threads::id))
+                    .execute(self)
+                    .map(|_| ())
+            }
+
             /// The message, if it is in `thread_id` and `actor` is a member there.
             fn target(
                 &mut self,
@@ -449,6 +463,7 @@ macro_rules! change_writes {
                 thread_id: ThreadId,
                 message_id: MessageId,
             ) -> Tx<Option<Target>> {
+                self.lock_thread(thread_id)?;
                 messages::table
                     .inner_join(
                         thread_members::table.on(thread_members::thread_id
@@ -466,6 +481,7 @@ macro_rules! change_writes {
 }
 
 trait Targets {
+    fn lock_thread(&mut self, thread_id: ThreadId) -> Tx<()>;
     fn target(
         &mut self,
         actor: UserId,

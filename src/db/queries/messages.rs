@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::threads::membership;
@@ -43,13 +44,15 @@ fn assemble(conn: &mut DbConn, rows: Vec<(MessageRow, Sender)>) -> Result<Vec<Me
         for a in found {
             files.entry(a.message_id).or_default().push(a);
         }
-        let found: Vec<(MessageId, String, UserId)> = with_conn!(conn, c => reactions::table
+        let found: Vec<(MessageId, String, UserId, i64)> = with_conn!(conn, c => reactions::table
             .filter(reactions::message_id.eq_any(&ids))
             .order(reactions::id.asc())
-            .select((reactions::message_id, reactions::emoji, reactions::user_id))
+            .select((reactions::message_id, reactions::emoji, reactions::user_id, reactions::first_use))
             .load(c))?;
-        for (message_id, emoji, user_id) in found {
-            // rows come in reaction order: an emoji's first row is its first use
+        // rows come in reaction order (userIds); emoji go by their first use
+        let mut first_uses: HashMap<(MessageId, String), i64> = HashMap::new();
+        for (message_id, emoji, user_id, first_use) in found {
+            first_uses.insert((message_id, emoji.clone()), first_use);
             let entries = reacted.entry(message_id).or_default();
             match entries.iter_mut().find(|r| r.emoji == emoji) {
                 Some(entry) => entry.user_ids.push(user_id),
@@ -60,8 +63,11 @@ fn assemble(conn: &mut DbConn, rows: Vec<(MessageRow, Sender)>) -> Result<Vec<Me
                 }),
             }
         }
-        for entry in reacted.values_mut().flatten() {
-            entry.count = entry.user_ids.len();
+        for (message_id, entries) in reacted.iter_mut() {
+            entries.sort_by_key(|r| first_uses.get(&(*message_id, r.emoji.clone())).copied());
+            for entry in entries.iter_mut() {
+                entry.count = entry.user_ids.len();
+            }
         }
         let answered: Vec<MessageId> = rows.iter().filter_map(|(m, _)| m.reply_to_id).collect();
         if !answered.is_empty() {
@@ -251,51 +257,47 @@ pub enum SincePage {
 /// order. The head and the page are read in one snapshot, so a page that is not full ends at
 /// the head: the next sync goes on from there, past the changes of threads not the user's.
 pub fn sync_since(conn: &mut DbConn, user_id: UserId, since: Seq, limit: i64) -> Result<SincePage> {
-    type Snapshot = Option<(Seq, Vec<(MessageRow, Sender)>)>;
-    macro_rules! read {
-        ($c:ident) => {{
-            let head = change_feed::table
-                .find(1)
-                .select(change_feed::head)
-                .first::<i64>($c)
-                .map(Seq)?;
-            if since > head {
-                return Ok(None);
-            }
-            let rows = messages::table
-                .inner_join(users::table)
-                .filter(messages::seq.gt(since))
-                .filter(
-                    messages::thread_id.eq_any(
-                        thread_members::table
-                            .filter(thread_members::user_id.eq(user_id))
-                            .select(thread_members::thread_id),
-                    ),
-                )
-                .order(messages::seq.asc())
-                .limit(limit + 1)
-                .select((MessageRow::as_select(), Sender::as_select()))
-                .load($c)?;
-            Ok(Some((head, rows)))
-        }};
-    }
-    let snapshot: std::result::Result<Snapshot, diesel::result::Error> = match conn {
+    // One snapshot for the head, the page and every part of each message (attachments,
+    // reactions, previews), so no message of the page mixes two of its states. Begun by hand:
+    // the message objects are read through the backend-neutral `DbConn`.
+    let begin = match conn {
         // a deferred read transaction: one WAL snapshot from its first read to its end
-        DbConn::Sqlite(pooled) => {
-            let c: &mut diesel::sqlite::SqliteConnection = &mut *pooled;
-            c.transaction(|c| read!(c))
-        }
-        DbConn::Pg(pooled) => {
-            let c: &mut diesel::pg::PgConnection = &mut *pooled;
-            c.build_transaction()
-                .repeatable_read()
-                .read_only()
-                .run(|c| read!(c))
-        }
+        DbConn::Sqlite(_) => "BEGIN DEFERRED",
+        DbConn::Pg(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     };
-    let Some((head, mut rows)) = snapshot? else {
+    with_conn!(conn, c => c.batch_execute(begin))?;
+    let page = sync_since_page(conn, user_id, since, limit);
+    let end = if page.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = with_conn!(conn, c => c.batch_execute(end));
+    let page = page?;
+    ended?;
+    Ok(page)
+}
+
+fn sync_since_page(
+    conn: &mut DbConn,
+    user_id: UserId,
+    since: Seq,
+    limit: i64,
+) -> Result<SincePage> {
+    let head = feed_head(conn)?;
+    if since > head {
         return Ok(SincePage::UnknownCursor);
-    };
+    }
+    let mut rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
+        .inner_join(users::table)
+        .filter(messages::seq.gt(since))
+        .filter(
+            messages::thread_id.eq_any(
+                thread_members::table
+                    .filter(thread_members::user_id.eq(user_id))
+                    .select(thread_members::thread_id),
+            ),
+        )
+        .order(messages::seq.asc())
+        .limit(limit + 1)
+        .select((MessageRow::as_select(), Sender::as_select()))
+        .load(c))?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let cursor = match (has_more, rows.last()) {
