@@ -56,6 +56,7 @@ async fn words_and_word_starts_match_ignoring_case_and_punctuation() {
         "brown bread and jam",
         "nothing here",
         "Überraschung im Café",
+        "write to bob@mail.example, v1.5 ships",
     ] {
         send_text(&mut ws, thread, text).await;
     }
@@ -85,6 +86,10 @@ async fn words_and_word_starts_match_ignoring_case_and_punctuation() {
     );
     assert_eq!(found(&app, &bob, "überraschung").await.len(), 1);
     assert_eq!(found(&app, &bob, "café").await.len(), 1);
+    // punctuation separates words on both backends alike
+    assert_eq!(found(&app, &bob, "mail example").await.len(), 1);
+    assert_eq!(found(&app, &bob, "bob@mail").await.len(), 1);
+    assert_eq!(found(&app, &bob, "v1 5").await.len(), 1);
 }
 
 #[tokio::test]

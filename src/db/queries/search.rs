@@ -53,7 +53,8 @@ const SQLITE: &str = "SELECT f.rowid AS id FROM messages_fts f JOIN messages m O
      ORDER BY f.rowid DESC LIMIT ?";
 
 const POSTGRES: &str = "SELECT m.id FROM messages m \
-     WHERE to_tsvector('simple', COALESCE(m.body, '')) @@ to_tsquery('simple', $1) \
+     WHERE to_tsvector('simple', regexp_replace(COALESCE(m.body, ''), '[[:punct:]]+', ' ', 'g')) \
+     @@ to_tsquery('simple', $1) \
      AND m.deleted = FALSE \
      AND m.thread_id IN (SELECT thread_id FROM thread_members WHERE user_id = $2) \
      AND ($3::BIGINT IS NULL OR m.thread_id = $3) AND ($4::BIGINT IS NULL OR m.id < $4) \
