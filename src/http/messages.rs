@@ -211,19 +211,7 @@ pub async fn add_reaction(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (thread_id, message_id, _) = path.into_inner();
-    let emoji = emoji_segment(&req)?;
-    let message = state
-        .chat
-        .react(
-            auth.user.id,
-            MessageRef::InThread(thread_id, message_id),
-            emoji,
-            true,
-            None,
-        )
-        .await?;
-    Ok(answer(message))
+    react(auth, path, req, state, true).await
 }
 
 #[utoipa::path(delete, path = "/threads/{id}/messages/{message_id}/reactions/{emoji}", operation_id = "remove_reaction", tag = "messages", security(("bearer" = [])), params(("id" = i64, Path), ("message_id" = i64, Path), ("emoji" = String, Path, description = "1-32 bytes of UTF-8, percent-encoded")), responses((status = 200, description = "The message as it now is (removing a reaction that is not there changes nothing)", body = PostedMessageResponse), (status = 400, description = "Validation failed", body = ErrorResponse), (status = 401, description = "No token, invalid token, or user gone", body = ErrorResponse), (status = 403, description = "Not a member", body = ErrorResponse), (status = 404, description = "No such thread, or no such message in it, or deleted", body = ErrorResponse), (status = 429, body = ErrorResponse)))]
@@ -233,6 +221,17 @@ pub async fn remove_reaction(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    react(auth, path, req, state, false).await
+}
+
+/// PUT (`on`) and DELETE (off) of a reaction: one service call.
+async fn react(
+    auth: AuthUser,
+    path: web::Path<(ThreadId, MessageId, String)>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    on: bool,
+) -> Result<HttpResponse, ApiError> {
     let (thread_id, message_id, _) = path.into_inner();
     let emoji = emoji_segment(&req)?;
     let message = state
@@ -241,7 +240,7 @@ pub async fn remove_reaction(
             auth.user.id,
             MessageRef::InThread(thread_id, message_id),
             emoji,
-            false,
+            on,
             None,
         )
         .await?;
