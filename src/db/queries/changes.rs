@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::messages::load_messages;
+use super::thread_lock::LockThread;
 use super::uploads::AttachmentInput;
 use super::Result;
 use crate::db::models::*;
@@ -445,17 +446,6 @@ macro_rules! change_writes {
         }
 
         impl Targets for $conn {
-            /// Waits for a membership change of the thread in flight (it holds the thread's row,
-            /// see `lock_group_as_member!`), so the membership read next sees its outcome: on
-            /// PostgreSQL a removed member's change is refused, not stored behind the removal.
-            /// (SQLite's `BEGIN IMMEDIATE` already orders every writer.)
-            fn lock_thread(&mut self, thread_id: ThreadId) -> Tx<()> {
-                diesel::update(threads::table.find(thread_id))
-                    .set(threads::id.eq(threads::id))
-                    .execute(self)
-                    .map(|_| ())
-            }
-
             /// The message, if it is in `thread_id` and `actor` is a member there.
             fn target(
                 &mut self,
@@ -481,7 +471,6 @@ macro_rules! change_writes {
 }
 
 trait Targets {
-    fn lock_thread(&mut self, thread_id: ThreadId) -> Tx<()>;
     fn target(
         &mut self,
         actor: UserId,

@@ -2,37 +2,13 @@
 
 use diesel::prelude::*;
 
+use super::thread_lock::LockThread;
 use super::Result;
 use crate::db::models::*;
 use crate::db::schema::{thread_members, threads};
 use crate::db::DbConn;
 use crate::domain::ids::{ThreadId, UserId};
 use crate::write_tx;
-
-trait LockThread {
-    fn lock_thread(&mut self, thread_id: ThreadId) -> QueryResult<Option<ThreadRow>>;
-}
-
-impl LockThread for diesel::sqlite::SqliteConnection {
-    fn lock_thread(&mut self, thread_id: ThreadId) -> QueryResult<Option<ThreadRow>> {
-        threads::table
-            .find(thread_id)
-            .select(ThreadRow::as_select())
-            .first(self)
-            .optional()
-    }
-}
-
-impl LockThread for diesel::pg::PgConnection {
-    fn lock_thread(&mut self, thread_id: ThreadId) -> QueryResult<Option<ThreadRow>> {
-        threads::table
-            .find(thread_id)
-            .select(ThreadRow::as_select())
-            .for_update()
-            .first(self)
-            .optional()
-    }
-}
 
 /// Inside a write transaction: locks the thread and returns its row if it is a group `actor` is
 /// a member of; otherwise returns the refusal from the enclosing transaction. A macro, so that

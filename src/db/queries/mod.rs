@@ -7,6 +7,7 @@ mod members;
 mod messages;
 mod search;
 mod sessions;
+mod thread_lock;
 mod threads;
 mod uploads;
 mod users;
