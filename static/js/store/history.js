@@ -1,12 +1,10 @@
 // The window of a thread's messages kept in memory (older pages, newer pages after a jump,
 // the page around one message) and the changes to a message: edit, delete, react.
 
-import { api } from './api.js';
-import { ConnectionLost } from './socket.js';
-import { state, internals, applyUpdate, trackThread } from './chat.js';
-
-const emit = (what, detail) => internals.emit(what, detail);
-const notify = (message, kind) => internals.notify(message, kind);
+import { api } from '../api.js';
+import { ConnectionLost } from '../socket.js';
+import { state, rt, emit, notify } from './core.js';
+import { applyUpdate, trackThread } from './messages.js';
 
 export async function loadOlder(threadId) {
   const t = state.threads.get(threadId);
@@ -91,7 +89,7 @@ export async function backToPresent(threadId) {
 
 async function lifecycle(frame, http) {
   let msg;
-  const connection = internals.connection();
+  const connection = rt.connection;
   if (connection?.isOpen) {
     try {
       msg = (await connection.request(frame)).message;
