@@ -13,8 +13,11 @@ export { timeline, pendingFor, applyUpdate, trackThread } from './store/messages
 export { sendMessage, retryPending, discardPending } from './store/outbox.js';
 export { userTyping, stopTyping, typingUsers, markRead, readersOf } from './store/typing.js';
 export {
-  loadOlder, loadNewer, loadAround, backToPresent, editMessage, deleteMessage, react, findMessage,
+  loadOlder, loadNewer, loadAround, loadFrom, backToPresent, editMessage, deleteMessage, react, findMessage,
 } from './store/history.js';
 export {
   connect, retryConnection, isConnected, updateMe, startSession, endSession,
 } from './store/connection.js';
+export {
+  isMuted, setMuted, notificationsWanted, setNotificationsWanted, unreadTotal,
+} from './store/prefs.js';

@@ -5,19 +5,30 @@ import { api, ApiError } from '../api.js';
 import { Connection } from '../socket.js';
 import { renew, onRenewed, canRenew } from '../session.js';
 import { state, rt, emit, notify, loadJson, persistReadMarks } from './core.js';
-import { upsertThread, dropThread, threadTitle, bumpReadMark } from './threads.js';
+import { upsertThread, dropThread, threadTitle, bumpReadMark, ensureThread } from './threads.js';
 import { ingest, applyUpdate } from './messages.js';
 import { theyType, countUnread, resetTyping } from './typing.js';
 import { restoreOutbox } from './outbox.js';
+import { learnUser } from './users.js';
 import { onReady, stopSyncTimer } from './sync.js';
 
 let offRenewed = null;
 
 function onFrame(frame) {
   switch (frame.type) {
-    case 'message':
-      ingest(frame.message);
+    case 'message': {
+      // a live message (not a catch-up page): what desktop notifications are about
+      const m = frame.message;
+      const theirs = m && m.sender?.id !== state.me?.id;
+      if (m && !state.threads.has(m.threadId)) {
+        // the first message of a chat new to us: its thread comes first
+        ensureThread(m.threadId).then(() => {
+          ingest(m);
+          if (theirs) emit('incoming', m);
+        }).catch((e) => notify(`A message arrived in a chat that could not be loaded: ${e.message}`, 'error'));
+      } else if (ingest(m) && theirs) emit('incoming', m);
       break;
+    }
     case 'messageUpdated':
       applyUpdate(frame.message);
       break;
@@ -46,8 +57,14 @@ function onFrame(frame) {
       break;
     }
     case 'presence':
-      if (frame.online) state.online.add(frame.userId);
-      else state.online.delete(frame.userId);
+      if (frame.online) {
+        state.online.add(frame.userId);
+        state.wentOffline.delete(frame.userId);
+      } else {
+        state.online.delete(frame.userId);
+        // the contract has no last-seen time: what this page saw is all there is
+        state.wentOffline.set(frame.userId, new Date().toISOString());
+      }
       emit('presence', frame.userId);
       break;
     case 'thread': {
@@ -132,10 +149,10 @@ export function isConnected() {
   return !!rt.connection?.isOpen;
 }
 
-/** After PATCH /users/me: the new name everywhere it shows. */
+/** After PATCH /users/me: the new name and picture everywhere they show. */
 export function updateMe(user) {
   state.me = { ...state.me, ...user };
-  for (const t of state.threads.values()) t.members = t.members.map((m) => (m.id === user.id ? { ...m, ...user } : m));
+  learnUser(user);
   try {
     localStorage.setItem('chat.user', JSON.stringify(state.me));
   } catch { /* ignore */ }
@@ -167,6 +184,7 @@ export function endSession() {
   state.me = null;
   state.threads.clear();
   state.online.clear();
+  state.wentOffline.clear();
   state.outbox.clear();
   state.openThreadId = null;
   state.lastSeen = 0;

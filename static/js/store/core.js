@@ -5,6 +5,8 @@ export const state = {
   me: null,
   threads: new Map(),
   online: new Set(),
+  // userId -> when this page saw them go offline (the contract has no last-seen time)
+  wentOffline: new Map(),
   lastSeen: 0,
   cursor: null, // sync {since} resume point: from `ready`, then from each sync
   outbox: new Map(),
@@ -23,7 +25,7 @@ export const rt = {
 };
 
 const listeners = new Set();
-/** subscribe((what, detail) => ...): what is 'threads' | 'thread' | 'messages' | 'typing' | 'presence' | 'conn' | 'seen' | 'me' | 'removed' | 'ready' */
+/** subscribe((what, detail) => ...): what is 'threads' | 'thread' | 'messages' | 'typing' | 'presence' | 'conn' | 'seen' | 'me' | 'removed' | 'ready' | 'incoming' */
 export function subscribe(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);

@@ -4,6 +4,7 @@
 import { api, ApiError } from '../api.js';
 import { state, emit, notify, persistOutbox } from './core.js';
 import { ensureThread } from './threads.js';
+import { learnUser } from './users.js';
 
 export function timeline(t) {
   if (!t.sorted) t.sorted = [...t.timeline.values()].sort((a, b) => a.id - b.id);
@@ -32,6 +33,8 @@ export function ingest(msg, { fromHistory = false } = {}) {
   }
   let changed = false;
   const mine = msg.sender?.id === state.me?.id;
+  // a live message carries its sender's current name and picture
+  if (!fromHistory && !mine && msg.sender) learnUser(msg.sender);
   if (!fromHistory && (!t.lastMessage || msg.id > t.lastMessage.id)) {
     t.lastMessage = msg;
     t.updatedAt = msg.createdAt;

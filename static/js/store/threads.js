@@ -4,6 +4,7 @@
 import { api, ApiError } from '../api.js';
 import { membershipLines } from '../system-lines.js';
 import { state, rt, emit, notify, persistOutbox } from './core.js';
+import { learnUser } from './users.js';
 
 export function otherMember(t) {
   return t.members.find((m) => m.id !== state.me?.id) || null;
@@ -54,7 +55,10 @@ export function upsertThread(server) {
   t.isGroup = !!server.isGroup;
   t.name = server.name ?? null;
   t.ownerId = server.ownerId ?? null;
-  t.members = Array.isArray(server.members) ? server.members : [];
+  const members = Array.isArray(server.members) ? server.members : [];
+  // a member's newer name or picture shows on the messages already loaded too
+  if (before) for (const m of members) learnUser(m);
+  t.members = members;
   t.updatedAt = server.updatedAt || t.updatedAt;
   if (!t.lastMessage || (server.lastMessage && server.lastMessage.id >= t.lastMessage.id)) {
     t.lastMessage = server.lastMessage || t.lastMessage;

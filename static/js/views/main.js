@@ -13,11 +13,22 @@ import { connStatusView } from './conn-status.js';
 import { messageActions } from './message-actions.js';
 import { timelineView } from './timeline.js';
 import { composerView } from './composer.js';
+import { startAlerts } from './alerts.js';
 
 const { state } = chat;
 
 function isNarrow() {
   return window.matchMedia('(max-width: 760px)').matches;
+}
+
+/** "last seen 5 min ago": from when this page saw the person go offline. */
+function lastSeenText(iso) {
+  const then = new Date(iso);
+  const mins = Math.floor((Date.now() - then.getTime()) / 60000);
+  if (mins < 1) return 'last seen just now';
+  if (mins < 60) return `last seen ${mins} min ago`;
+  const time = then.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return new Date().toDateString() === then.toDateString() ? `last seen today at ${time}` : `last seen ${then.toLocaleDateString()} at ${time}`;
 }
 
 export function mainView({ onLogout }) {
@@ -27,9 +38,14 @@ export function mainView({ onLogout }) {
 
   // ---------------------------------------------------------------- sidebar
   const conn = connStatusView();
-  const meAvatar = avatar({ name: me.nickName, url: me.avatarUrl, key: me.id, size: 38, testid: 'me-avatar' });
+  const meAvatarSlot = h('span.me-avatar-slot');
+  const renderMeAvatar = () => {
+    clear(meAvatarSlot);
+    meAvatarSlot.append(avatar({ name: state.me.nickName, url: state.me.avatarUrl, key: me.id, size: 38, testid: 'me-avatar' }));
+  };
+  renderMeAvatar();
   const header = h('header.sidebar-header',
-    meAvatar,
+    meAvatarSlot,
     h('div.me-info',
       h('strong.me-name', { testid: 'me-name' }, me.nickName),
       conn.pill),
@@ -66,7 +82,18 @@ export function mainView({ onLogout }) {
   const convTitle = h('h2.conv-title', { testid: 'conversation-title' });
   const convSub = h('span.conv-sub', { testid: 'conversation-subtitle' });
   const infoBtn = h('button.icon-btn', { type: 'button', title: 'Chat details', 'aria-label': 'Chat details', testid: 'thread-info-button', onclick: () => openInfo() }, icon('info'));
-  const convHeader = h('header.conv-header', backBtn, convAvatarSlot, h('div.conv-heading', convTitle, convSub), infoBtn);
+  const muteBtn = h('button.icon-btn', {
+    type: 'button',
+    testid: 'mute-button',
+    onclick: () => {
+      const t = currentThread();
+      if (!t) return;
+      const on = !chat.isMuted(t.id);
+      chat.setMuted(t.id, on);
+      toast(on ? 'Muted: no notifications from this chat, and it is left out of the tab’s count.' : 'Unmuted.', 'info', { timeout: 2500 });
+    },
+  });
+  const convHeader = h('header.conv-header', backBtn, convAvatarSlot, h('div.conv-heading', convTitle, convSub), muteBtn, infoBtn);
   const typingEl = h('div.typing-indicator', { testid: 'typing-indicator', 'aria-live': 'polite' });
 
   // the parts refer to each other through this object, filled in below
@@ -135,10 +162,21 @@ export function mainView({ onLogout }) {
     } else {
       const isOnline = other ? state.online.has(other.id) : false;
       convAvatarSlot.append(avatar({ name: title, url: other?.avatarUrl, key: other?.id ?? t.id, size: 40, online: other ? isOnline : null }));
-      convSub.textContent = other ? `${isOnline ? 'online' : 'offline'} · @${other.userName}` : '';
+      const wentOffline = other ? state.wentOffline.get(other.id) : null;
+      const presence = isOnline ? 'online' : wentOffline ? lastSeenText(wentOffline) : 'offline';
+      convSub.textContent = other ? `${presence} · @${other.userName}` : '';
       convSub.dataset.online = isOnline ? 'true' : 'false';
+      if (wentOffline && !isOnline) convSub.dataset.lastSeen = wentOffline;
+      else delete convSub.dataset.lastSeen;
     }
     infoBtn.hidden = !t.isGroup;
+    const muted = chat.isMuted(t.id);
+    clear(muteBtn);
+    muteBtn.append(icon(muted ? 'bellOff' : 'bell'));
+    muteBtn.title = muted ? 'Unmute this chat' : 'Mute this chat';
+    muteBtn.setAttribute('aria-label', muteBtn.title);
+    muteBtn.setAttribute('aria-pressed', muted ? 'true' : 'false');
+    muteBtn.classList.toggle('on', muted);
   }
 
   function renderTyping() {
@@ -299,6 +337,7 @@ export function mainView({ onLogout }) {
         break;
       case 'me':
         header.querySelector('[data-testid="me-name"]').textContent = state.me.nickName;
+        renderMeAvatar();
         break;
       default:
         break;
@@ -332,7 +371,11 @@ export function mainView({ onLogout }) {
   const mq = window.matchMedia('(max-width: 760px)');
   mq.addEventListener('change', onFocus);
   // the relative labels ("Today", times in the list) age
-  const ageTimer = setInterval(() => list.age(), 60000);
+  const ageTimer = setInterval(() => {
+    list.age();
+    renderHeader(); // "last seen 5 min ago"
+  }, 60000);
+  const stopAlerts = startAlerts();
 
   renderThreads();
   conn.render();
@@ -342,6 +385,7 @@ export function mainView({ onLogout }) {
     el: root,
     destroy() {
       unsubscribe();
+      stopAlerts();
       clearInterval(ageTimer);
       conn.destroy();
       window.removeEventListener('focus', onFocus);

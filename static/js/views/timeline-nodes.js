@@ -15,6 +15,7 @@ export function timelineNodes(me, ctx) {
   const seenEl = h('div.seen', { testid: 'seen-marker' });
   const divider = h('div.unread-divider', { testid: 'unread-divider', role: 'separator' }, h('span', 'New messages'));
   let unreadFrom = null; // the read mark when the chat was opened: a divider goes after it
+  let settled = false;
 
   function renderMessage(m, t, pos) {
     const key = m.pending ? `p${m.clientMsgId}` : `m${m.id}`;
@@ -47,7 +48,7 @@ export function timelineNodes(me, ctx) {
   /** {children, count}: the nodes for the thread now, and how many messages they hold. */
   function build(t) {
     const real = t.tracked ? chat.timeline(t) : [];
-    const pending = chat.pendingFor(t.id).map((p) => ({ ...p, pending: true, sender: me, id: null }));
+    const pending = chat.pendingFor(t.id).map((p) => ({ ...p, pending: true, sender: chat.state.me, id: null }));
     const all = [...real, ...pending];
     const children = [];
     let prevDay = null;
@@ -55,9 +56,14 @@ export function timelineNodes(me, ctx) {
     for (let i = 0; i < real.length; i++) if (real[i].sender?.id === me.id) lastOwnIdx = i;
     const lines = t.systemLines || [];
     let lineIdx = 0;
+    // a system line, a day separator or the unread divider ends a run of messages
+    let runBroken = true;
     const pushLinesUpTo = (id) => {
       while (lineIdx < lines.length && lines[lineIdx].afterId < id) {
-        if (!(t.hasMoreOlder && lines[lineIdx].afterId < t.oldestId)) children.push(systemLine(lines[lineIdx]));
+        if (!(t.hasMoreOlder && lines[lineIdx].afterId < t.oldestId)) {
+          children.push(systemLine(lines[lineIdx]));
+          runBroken = true;
+        }
         lineIdx += 1;
       }
     };
@@ -68,12 +74,15 @@ export function timelineNodes(me, ctx) {
       if (day !== prevDay) {
         children.push(daySeparator(m.createdAt));
         prevDay = day;
+        runBroken = true;
       }
-      const pos = { first: !sameRun(all[i - 1], m), last: !sameRun(m, all[i + 1]) };
       if (unreadFrom !== null && !m.pending && m.id > unreadFrom && m.sender?.id !== me.id && !children.includes(divider)
-        && (real[0]?.id ?? 0) <= unreadFrom) {
+        && ((real[0]?.id ?? 0) <= unreadFrom || !t.hasMoreOlder || t.windowAfter === unreadFrom)) {
         children.push(divider);
+        runBroken = true;
       }
+      const pos = { first: runBroken || !sameRun(all[i - 1], m) };
+      runBroken = false;
       children.push(renderMessage(m, t, pos));
       if (i === lastOwnIdx) {
         const readers = chat.readersOf(t, m.id);
@@ -96,11 +105,30 @@ export function timelineNodes(me, ctx) {
   return {
     divider,
     build,
+    /** The read mark when the chat was opened (null: nothing was unread). */
+    get unreadFrom() { return unreadFrom; },
     reset(t) {
       msgCache.clear();
       daySepCache.clear();
       lineCache.clear();
       unreadFrom = t && t.unreadCount > 0 ? t.myLastRead : null;
+      settled = false;
+    },
+    /**
+     * Once the newest page is in: a message of your own after the read mark means you had
+     * read what is above it (you answered it elsewhere), so only what came after it is new.
+     */
+    settle(t) {
+      if (settled || unreadFrom === null) return;
+      settled = true;
+      const list = chat.timeline(t);
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (list[i].sender?.id === me.id) {
+          unreadFrom = Math.max(unreadFrom, list[i].id);
+          break;
+        }
+      }
+      if (!list.some((m) => m.id > unreadFrom && m.sender?.id !== me.id)) unreadFrom = null;
     },
     /** Drops cached nodes no longer on the page. */
     prune() {

@@ -14,19 +14,65 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
   const list = h('div.messages', { testid: 'message-list', role: 'log', 'aria-live': 'polite', tabindex: '0' }, historyStatus, items);
   const newPill = h('button.new-pill', { type: 'button', hidden: true, testid: 'new-messages-pill', onclick: () => scrollToBottom(true) }, 'New messages', icon('down', 18));
   const presentPill = h('button.new-pill', { type: 'button', hidden: true, testid: 'jump-to-present', onclick: () => backToPresent() }, 'Jump to the newest', icon('down', 18));
-  const wrap = h('div.messages-wrap', list, newPill, presentPill);
+  const bottomBtn = h('button.jump-btn', { type: 'button', hidden: true, testid: 'jump-to-bottom', title: 'Jump to the newest message', 'aria-label': 'Jump to the newest message', onclick: () => scrollToBottom(true) }, icon('down', 22));
+  const unreadPill = h('button.new-pill.top', { type: 'button', hidden: true, testid: 'jump-to-unread', onclick: () => jumpToUnread() }, icon('up', 18), 'Jump to the first unread');
+  const wrap = h('div.messages-wrap', list, unreadPill, newPill, presentPill, bottomBtn);
 
   const nodes = timelineNodes(me, ctx);
   let atBottom = true;
   let openedAtDivider = false;
 
   /** A thread was opened: forget the last one's nodes and place. */
+  let fetchedUnread = false; // the first unread was further back than the newest page, and was fetched
+  let fetchingUnread = false;
   function reset(t) {
     nodes.reset(t);
     clear(items);
     newPill.hidden = true;
+    unreadPill.hidden = true;
+    bottomBtn.hidden = true;
     atBottom = true;
     openedAtDivider = false;
+    fetchedUnread = false;
+    fetchingUnread = false;
+  }
+
+  /** Where the "New messages" divider is: 'none' (nothing was unread), 'away' (not loaded), 'above', 'here', 'below'. */
+  function dividerPlace() {
+    const t = currentThread();
+    if (!t || nodes.unreadFrom === null) return 'none';
+    if (!nodes.divider.isConnected) return 'away';
+    const d = nodes.divider.getBoundingClientRect();
+    const v = list.getBoundingClientRect();
+    if (d.bottom < v.top + 4) return 'above';
+    return d.top > v.bottom ? 'below' : 'here';
+  }
+
+  function updateButtons() {
+    const t = currentThread();
+    const place = dividerPlace();
+    unreadPill.hidden = !t || t.loading || !(place === 'above' || (place === 'away' && t.tracked));
+    bottomBtn.hidden = !t || atBottom || t.hasMoreNewer || !newPill.hidden;
+  }
+
+  async function jumpToUnread() {
+    const t = currentThread();
+    if (!t || nodes.unreadFrom === null) return;
+    unreadPill.hidden = true;
+    if (!nodes.divider.isConnected) {
+      try {
+        if (!(await chat.loadFrom(t.id, nodes.unreadFrom))) return;
+      } catch (e) {
+        toast(`Could not load the unread messages: ${e.message}`, 'error');
+        return;
+      }
+      render();
+    }
+    if (nodes.divider.isConnected) {
+      showDivider();
+      atBottom = isAtBottom();
+      updateButtons();
+    }
   }
 
   function render({ older = false, forceBottom = false } = {}) {
@@ -43,6 +89,7 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
       if (anchor) anchorTop = anchor.getBoundingClientRect().top;
     }
     const wasAtBottom = atBottom && !t.hasMoreNewer;
+    if (t.tracked && !t.loading && !t.hasMoreNewer) nodes.settle(t);
 
     const { children, count } = nodes.build(t);
     syncChildren(items, children);
@@ -62,19 +109,39 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
     // by id: the anchor's node may have been rebuilt (it is no longer the first of its run)
     const anchorNow = anchor ? items.querySelector(`[data-message-id="${anchor.dataset.messageId}"]`) : null;
     const divider = nodes.divider;
+    if (!openedAtDivider && !fetchedUnread && !divider.isConnected && !t.loading && t.tracked && nodes.unreadFrom !== null
+      && t.hasMoreOlder && !t.hasMoreNewer) {
+      // More unread than the newest page holds: open at the first unread, as Slack does.
+      fetchedUnread = true;
+      fetchingUnread = true; // the newest page shown meanwhile is not read
+      chat.loadFrom(t.id, nodes.unreadFrom)
+        .catch((e) => toast(`Could not load the unread messages: ${e.message}`, 'error'))
+        .finally(() => {
+          fetchingUnread = false;
+          scheduleRead();
+        });
+    }
     if (!openedAtDivider && divider.isConnected && !t.loading) {
       // open at the first unread message, not below it
       openedAtDivider = true;
       scrollToBottom();
       if (divider.getBoundingClientRect().top < list.getBoundingClientRect().top) {
-        divider.scrollIntoView({ block: 'start' });
+        showDivider();
         atBottom = isAtBottom();
       }
     } else if (forceBottom || wasAtBottom) scrollToBottom();
     else if (anchorNow) list.scrollTop += anchorNow.getBoundingClientRect().top - anchorTop;
+    updateButtons();
     scheduleRead();
     // after this frame's layout: a page that did not fill the view asks for the next one
     requestAnimationFrame(() => maybeLoadMore());
+  }
+
+  /** The divider at the top of the view, below the sticky day label. */
+  function showDivider() {
+    const label = items.querySelector('.day-sep');
+    const below = label ? label.getBoundingClientRect().height + 12 : 0;
+    list.scrollTop += nodes.divider.getBoundingClientRect().top - list.getBoundingClientRect().top - below;
   }
 
   function isAtBottom() {
@@ -85,12 +152,14 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
     list.scrollTo({ top: list.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
     atBottom = true;
     newPill.hidden = true;
+    bottomBtn.hidden = true;
   }
 
   /** Shows a message of the open thread: loads the page around it when needed, then highlights it. */
   async function jumpTo(messageId) {
     const t = currentThread();
     if (!t) return;
+    fetchedUnread = true; // the reader chose where to be: no jump to the first unread after this
     try {
       if (!(await chat.loadAround(t.id, messageId))) {
         toast('That message is no longer available.', 'info');
@@ -127,7 +196,7 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
   }
   function sendRead() {
     const t = currentThread();
-    if (!t || !t.tracked || hidden()) return;
+    if (!t || !t.tracked || hidden() || fetchingUnread) return;
     const bottom = list.getBoundingClientRect().bottom;
     const els = items.children;
     for (let i = els.length - 1; i >= 0; i--) {
@@ -151,6 +220,7 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
   list.addEventListener('scroll', () => {
     atBottom = isAtBottom();
     if (atBottom) newPill.hidden = true;
+    updateButtons();
     maybeLoadMore();
     scheduleRead();
   }, { passive: true });
@@ -178,7 +248,10 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
     scheduleRead,
     get atBottom() { return atBottom; },
     /** New messages arrived while the reader was up in the history. */
-    showNewPill() { newPill.hidden = false; },
+    showNewPill() {
+      newPill.hidden = false;
+      bottomBtn.hidden = true;
+    },
     /** "Waiting for connection…" labels of pending messages follow the connection. */
     forgetPending: () => nodes.forgetPending(),
     destroy() {
