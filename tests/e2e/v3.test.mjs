@@ -240,6 +240,7 @@ test('the polish of the second edition', { timeout: 180000 }, async (t) => {
     });
     assert.equal(await a.title(), `(${groupUnread}) Chat`);
     assert.match(await a.getAttribute('link[rel="icon"]', 'href'), /^data:image\/svg\+xml,/);
+    await shot(a, '36-muted-chat.png');
     await a.evaluate(() => window.__setVisibility('visible'));
 
     // the mute is kept on this device
