@@ -14,21 +14,12 @@ import { messageActions } from './message-actions.js';
 import { timelineView } from './timeline.js';
 import { composerView } from './composer.js';
 import { startAlerts } from './alerts.js';
+import { convHeaderView } from './conv-header.js';
 
 const { state } = chat;
 
 function isNarrow() {
   return window.matchMedia('(max-width: 760px)').matches;
-}
-
-/** "last seen 5 min ago": from when this page saw the person go offline. */
-function lastSeenText(iso) {
-  const then = new Date(iso);
-  const mins = Math.floor((Date.now() - then.getTime()) / 60000);
-  if (mins < 1) return 'last seen just now';
-  if (mins < 60) return `last seen ${mins} min ago`;
-  const time = then.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  return new Date().toDateString() === then.toDateString() ? `last seen today at ${time}` : `last seen ${then.toLocaleDateString()} at ${time}`;
 }
 
 export function mainView({ onLogout }) {
@@ -77,24 +68,7 @@ export function mainView({ onLogout }) {
     h('div.thread-scroll', list.els, search.el));
 
   // ---------------------------------------------------------------- conversation
-  const backBtn = h('button.icon-btn.back', { type: 'button', 'aria-label': 'Back to chats', title: 'Back', testid: 'back-button', onclick: () => { location.hash = '#/'; } }, icon('back'));
-  const convAvatarSlot = h('span.conv-avatar');
-  const convTitle = h('h2.conv-title', { testid: 'conversation-title' });
-  const convSub = h('span.conv-sub', { testid: 'conversation-subtitle' });
-  const infoBtn = h('button.icon-btn', { type: 'button', title: 'Chat details', 'aria-label': 'Chat details', testid: 'thread-info-button', onclick: () => openInfo() }, icon('info'));
-  const muteBtn = h('button.icon-btn', {
-    type: 'button',
-    testid: 'mute-button',
-    onclick: () => {
-      const t = currentThread();
-      if (!t) return;
-      const on = !chat.isMuted(t.id);
-      chat.setMuted(t.id, on);
-      toast(on ? 'Muted: no notifications from this chat, and it is left out of the tab’s count.' : 'Unmuted.', 'info', { timeout: 2500 });
-    },
-  });
-  const convHeader = h('header.conv-header', backBtn, convAvatarSlot, h('div.conv-heading', convTitle, convSub), muteBtn, infoBtn);
-  const typingEl = h('div.typing-indicator', { testid: 'typing-indicator', 'aria-live': 'polite' });
+  const convHeader = convHeaderView({ me, currentThread, onInfo: () => openInfo() });
 
   // the parts refer to each other through this object, filled in below
   const view = {
@@ -127,9 +101,9 @@ export function mainView({ onLogout }) {
     h('div.conv-empty-inner', icon('chat', 56), h('p', 'Select a chat, or start a new one.'),
       h('button.btn.primary', { type: 'button', onclick: () => startNewChat() }, 'New chat')));
   const conv = h('section.conv', { testid: 'conversation', hidden: true },
-    convHeader,
+    convHeader.el,
     timeline.el,
-    typingEl,
+    convHeader.typingEl,
     composer.el);
   const main = h('main.conversation-pane', convEmpty, conv);
   for (const evName of ['dragover', 'drop']) {
@@ -147,50 +121,8 @@ export function mainView({ onLogout }) {
   });
   const root = h('div.app', { testid: 'app', dataset: { pane: 'list' } }, skip, conn.banner, h('div.panes', sidebar, main));
 
-  function renderHeader() {
-    const t = currentThread();
-    if (!t) return;
-    const other = chat.otherMember(t);
-    const title = chat.threadTitle(t);
-    convTitle.textContent = title;
-    clear(convAvatarSlot);
-    if (t.isGroup) {
-      convAvatarSlot.append(avatar({ name: title, key: `g${t.id}`, size: 40 }));
-      const online = t.members.filter((m) => m.id !== me.id && state.online.has(m.id)).length;
-      convSub.textContent = `${t.members.length} members${online ? `, ${online} online` : ''}`;
-      convSub.dataset.online = online ? 'true' : 'false';
-    } else {
-      const isOnline = other ? state.online.has(other.id) : false;
-      convAvatarSlot.append(avatar({ name: title, url: other?.avatarUrl, key: other?.id ?? t.id, size: 40, online: other ? isOnline : null }));
-      const wentOffline = other ? state.wentOffline.get(other.id) : null;
-      const presence = isOnline ? 'online' : wentOffline ? lastSeenText(wentOffline) : 'offline';
-      convSub.textContent = other ? `${presence} · @${other.userName}` : '';
-      convSub.dataset.online = isOnline ? 'true' : 'false';
-      if (wentOffline && !isOnline) convSub.dataset.lastSeen = wentOffline;
-      else delete convSub.dataset.lastSeen;
-    }
-    infoBtn.hidden = !t.isGroup;
-    const muted = chat.isMuted(t.id);
-    clear(muteBtn);
-    muteBtn.append(icon(muted ? 'bellOff' : 'bell'));
-    muteBtn.title = muted ? 'Unmute this chat' : 'Mute this chat';
-    muteBtn.setAttribute('aria-label', muteBtn.title);
-    muteBtn.setAttribute('aria-pressed', muted ? 'true' : 'false');
-    muteBtn.classList.toggle('on', muted);
-  }
-
-  function renderTyping() {
-    const t = currentThread();
-    const names = t ? chat.typingUsers(t.id) : [];
-    let text = '';
-    if (names.length === 1) text = `${names[0]} is typing…`;
-    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
-    else if (names.length > 2) text = 'Several people are typing…';
-    typingEl.textContent = '';
-    if (text) typingEl.append(h('span.typing-dots', h('i'), h('i'), h('i')), h('span.typing-text', text));
-    typingEl.classList.toggle('visible', !!text);
-    typingEl.dataset.active = text ? 'true' : 'false';
-  }
+  const renderHeader = () => convHeader.render();
+  const renderTyping = () => convHeader.renderTyping();
 
   // ---------------------------------------------------------------- opening threads
   function showThread(id) {
