@@ -170,6 +170,7 @@ test('the polish of the second edition', { timeout: 180000 }, async (t) => {
     await a.click(tid('jump-to-present'));
     await a.waitForSelector(msgSel('unread 80'));
     await a.waitForSelector(`${tid('jump-to-unread')}:visible`);
+    assert.equal(await a.textContent(tid('jump-to-unread')), '80 new messages');
     await a.click(tid('jump-to-unread'));
     await a.waitForSelector(msgSel('unread 1'));
     await waitUntil(() => inView(a, tid('unread-divider')), 'the divider to be in view again');
@@ -293,6 +294,13 @@ test('the polish of the second edition', { timeout: 180000 }, async (t) => {
     await waitUntil(async () => /^last seen just now · @bob_v3$/.test(await a.textContent(tid('conversation-subtitle'))),
       'alice to see "last seen just now"');
     assert.ok(await a.getAttribute(tid('conversation-subtitle'), 'data-last-seen'));
+    // and in a group's member list
+    await a.click(`${itemSel('Readers of Tuesday')} a`);
+    await a.click(tid('thread-info-button'));
+    const bobRow = `${tid('group-info-dialog')} ${tid('member-item')}[data-user-id="${bob.user.id}"] ${tid('member-presence')}`;
+    await waitUntil(async () => (await a.textContent(bobRow)) === '@bob_v3 · last seen just now', 'the member list to say it');
+    await a.keyboard.press('Escape');
+    await a.click(`${itemSel('Robert Reed')} a`);
   });
 
   await t.test('compact chat rows that are still big enough to tap; phone screenshots', async () => {

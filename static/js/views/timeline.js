@@ -15,7 +15,8 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
   const newPill = h('button.new-pill', { type: 'button', hidden: true, testid: 'new-messages-pill', onclick: () => scrollToBottom(true) }, 'New messages', icon('down', 18));
   const presentPill = h('button.new-pill', { type: 'button', hidden: true, testid: 'jump-to-present', onclick: () => backToPresent() }, 'Jump to the newest', icon('down', 18));
   const bottomBtn = h('button.jump-btn', { type: 'button', hidden: true, testid: 'jump-to-bottom', title: 'Jump to the newest message', 'aria-label': 'Jump to the newest message', onclick: () => scrollToBottom(true) }, icon('down', 22));
-  const unreadPill = h('button.new-pill.top', { type: 'button', hidden: true, testid: 'jump-to-unread', onclick: () => jumpToUnread() }, icon('up', 18), 'Jump to the first unread');
+  const unreadText = h('span');
+  const unreadPill = h('button.new-pill.top', { type: 'button', hidden: true, testid: 'jump-to-unread', title: 'Jump to the first unread message', onclick: () => jumpToUnread() }, icon('up', 18), unreadText);
   const wrap = h('div.messages-wrap', list, unreadPill, newPill, presentPill, bottomBtn);
 
   const nodes = timelineNodes(me, ctx);
@@ -27,6 +28,8 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
   let fetchingUnread = false;
   function reset(t) {
     nodes.reset(t);
+    const n = t?.unreadCount || 0;
+    unreadText.textContent = `${n > 99 ? '99+' : n} new message${n === 1 ? '' : 's'}`;
     clear(items);
     newPill.hidden = true;
     unreadPill.hidden = true;
