@@ -57,7 +57,13 @@ export function upsertThread(server) {
   t.ownerId = server.ownerId ?? null;
   const members = Array.isArray(server.members) ? server.members : [];
   // a member's newer name or picture shows on the messages already loaded too
-  if (before) for (const m of members) learnUser(m);
+  if (before) {
+    const was = new Map(before.members.map((m) => [m.id, m]));
+    for (const m of members) {
+      const old = was.get(m.id);
+      if (old && (old.nickName !== m.nickName || old.avatarUrl !== m.avatarUrl)) learnUser(m);
+    }
+  }
   t.members = members;
   t.updatedAt = server.updatedAt || t.updatedAt;
   if (!t.lastMessage || (server.lastMessage && server.lastMessage.id >= t.lastMessage.id)) {

@@ -25,11 +25,12 @@ export function learnUser(user, { quiet = false } = {}) {
   let changed = false;
   for (const t of state.threads.values()) {
     let threadChanged = false;
-    t.members = t.members.map((m) => {
-      if (m.id !== user.id || !differs(m, user)) return m;
+    const i = t.members.findIndex((m) => m.id === user.id);
+    if (i >= 0 && differs(t.members[i], user)) {
+      t.members = t.members.slice();
+      t.members[i] = merged(t.members[i], user);
       threadChanged = true;
-      return merged(m, user);
-    });
+    }
     if (t.lastMessage?.sender?.id === user.id && differs(t.lastMessage.sender, user)) {
       t.lastMessage = { ...t.lastMessage, sender: merged(t.lastMessage.sender, user) };
       threadChanged = true;

@@ -54,7 +54,7 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
   function updateButtons() {
     const t = currentThread();
     const place = dividerPlace();
-    unreadPill.hidden = !t || t.loading || !(place === 'above' || (place === 'away' && t.tracked));
+    unreadPill.hidden = !t || t.loading || fetchingUnread || !(place === 'above' || (place === 'away' && t.tracked));
     bottomBtn.hidden = !t || atBottom || t.hasMoreNewer || !newPill.hidden;
   }
 
@@ -121,6 +121,7 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
         .catch((e) => toast(`Could not load the unread messages: ${e.message}`, 'error'))
         .finally(() => {
           fetchingUnread = false;
+          updateButtons();
           scheduleRead();
         });
     }
