@@ -30,12 +30,20 @@ function browserHooks() {
   window.__notes = [];
   const Real = window.Notification;
   function Capture(title, options = {}) {
-    window.__notes.push({ title, body: options.body, tag: options.tag });
+    const note = { title, body: options.body, tag: options.tag, closed: false };
+    window.__notes.push(note);
+    let n;
     try {
-      return new Real(title, options);
+      n = new Real(title, options);
     } catch {
-      return { close() {} };
+      n = {};
     }
+    const close = typeof n.close === 'function' ? n.close.bind(n) : () => {};
+    n.close = () => {
+      note.closed = true;
+      close();
+    };
+    return n;
   }
   Capture.requestPermission = (...args) => Real.requestPermission(...args);
   Object.defineProperty(Capture, 'permission', { get: () => Real.permission });
@@ -221,6 +229,7 @@ test('the polish of the second edition', { timeout: 180000 }, async (t) => {
 
     // mute the direct chat (from its header), then hide the tab again
     await a.evaluate(() => window.__setVisibility('visible'));
+    await waitUntil(() => a.evaluate(() => window.__notes.every((n) => n.closed)), 'the notifications to close once the tab shows');
     await a.waitForSelector(`${itemSel('Bob Reed')}[data-unread="0"]`); // read once the tab shows again
     await a.click(tid('mute-button'));
     assert.equal(await a.getAttribute(tid('mute-button'), 'aria-pressed'), 'true');

@@ -72,6 +72,8 @@ function preview(m) {
   return 'New message';
 }
 
+const open = new Map(); // tag -> the notification shown for a chat
+
 function notifyMessage(m) {
   if (document.visibilityState === 'visible' || !notificationsOn() || chat.isMuted(m.threadId)) return;
   const t = state.threads.get(m.threadId);
@@ -79,12 +81,16 @@ function notifyMessage(m) {
   const title = t?.isGroup ? `${who} in ${chat.threadTitle(t)}` : who;
   try {
     // one notification per chat: a newer one replaces it
-    const n = new Notification(title, { body: preview(m), tag: `thread-${m.threadId}`, icon: '/favicon.svg' });
+    const tag = `thread-${m.threadId}`;
+    const icon = m.sender?.avatarThumbUrl || m.sender?.avatarUrl || '/favicon.svg';
+    const n = new Notification(title, { body: preview(m), tag, icon });
+    open.set(tag, n);
     n.onclick = () => {
       window.focus();
       location.hash = `#/t/${m.threadId}`;
       n.close();
     };
+    n.onclose = () => { if (open.get(tag) === n) open.delete(tag); };
   } catch {
     /* some browsers allow notifications only from a service worker: nothing to show then */
   }
@@ -96,9 +102,17 @@ export function startAlerts() {
     if (what === 'threads') renderBadge();
     else if (what === 'incoming') notifyMessage(detail);
   });
+  // back on the page: what the notifications said is in front of the person now
+  const onVisible = () => {
+    if (document.visibilityState !== 'visible') return;
+    for (const n of open.values()) n.close?.();
+    open.clear();
+  };
+  document.addEventListener('visibilitychange', onVisible);
   renderBadge();
   return () => {
     off();
+    document.removeEventListener('visibilitychange', onVisible);
     clearBadge();
   };
 }
