@@ -53,8 +53,10 @@ async function login(userName, password, userAgent) {
 const msgSel = (text) => `${tid('message')}:has(${tid('message-text')}:text-is("${text}"))`;
 
 async function hoverAction(page, text, action) {
-  await page.hover(msgSel(text));
-  await page.click(`${msgSel(text)} ${tid(`action-${action}`)}`);
+  const sel = `${msgSel(text)}[data-message-id]`; // a message has actions once it is stored
+  await page.waitForSelector(sel);
+  await page.hover(sel);
+  await page.click(`${sel} ${tid(`action-${action}`)}`);
 }
 
 test('version 2 in the page, on short-lived tokens', { timeout: 180000 }, async (t) => {
