@@ -408,6 +408,11 @@ test('two people chat in the browser, through a server restart', { timeout: 1200
     assert.equal(await a.textContent(`${item} ${tid('unread-count')}`), '99+');
     await a.click(`${item} a`);
     const expected = Array.from({ length: total }, (_, i) => `history ${i + 1}`);
+    // it opens at the first unread message; "Jump to the newest" brings the newest page
+    await expectMessages(a, expected.slice(0, 50), 'alice, from the first unread');
+    await a.waitForSelector(`${tid('unread-divider')}`);
+    assert.ok(await a.$(`${item} ${tid('unread-count')}`), 'what is not in view yet stays unread');
+    await a.click(tid('jump-to-present'));
     await expectMessages(a, expected.slice(-50), 'alice, newest page');
     // One scroll to the top brings one older page, and the view stays on the message that was first.
     const pages = [];

@@ -6,7 +6,8 @@
 #   bash tests/e2e/run.sh
 #
 # Env: CHAT_SERVER_BIN (default $CARGO_TARGET_DIR/debug/chat-server or target/debug/chat-server),
-#      CHROMIUM (default /usr/bin/chromium), E2E_KEEP=1 keeps the data dir and log.
+#      CHROMIUM (default /usr/bin/chromium), E2E_KEEP=1 keeps the data dir and log,
+#      E2E_ONLY=chat|v2|v3 runs one test file.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -80,6 +81,8 @@ done
 curl -fsS "$E2E_BASE_URL/healthz" >/dev/null || { echo "e2e: server did not start" >&2; exit 1; }
 echo "e2e: server on $E2E_BASE_URL ($BIN)"
 
-# one file at a time: chat.test.mjs restarts the shared server; v2.test.mjs starts its own
-node --test --test-concurrency=1 --test-reporter=spec "$HERE/chat.test.mjs" "$HERE/v2.test.mjs"
+# one file at a time: chat.test.mjs restarts the shared server; v2 and v3 start their own
+# E2E_ONLY=v3 runs one file (chat, v2 or v3)
+if [ -n "${E2E_ONLY:-}" ]; then FILES=("$HERE/$E2E_ONLY.test.mjs"); else FILES=("$HERE/chat.test.mjs" "$HERE/v2.test.mjs" "$HERE/v3.test.mjs"); fi
+node --test --test-concurrency=1 --test-reporter=spec "${FILES[@]}"
 echo "e2e: screenshots in $E2E_SCREENSHOTS"

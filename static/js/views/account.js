@@ -1,7 +1,9 @@
-// Account and devices: the sessions of this account (log one or all others out), the password,
-// the display name.
+// Account and devices: the profile (display name, picture), desktop notifications, the
+// sessions of this account (log one or all others out), the password.
 
-import { h, clear, formatShort } from '../dom.js';
+import { h, clear, formatShort, avatar, formatSize } from '../dom.js';
+import { limits } from '../limits.js';
+import { notificationsSupported, notificationsOn, setNotifications } from './alerts.js';
 import { api } from '../api.js';
 import * as chat from '../chat.js';
 import { toast } from '../toast.js';
@@ -121,11 +123,72 @@ export function accountDialog() {
     } catch (e) { fail(e); }
   });
 
+  // -------- picture
+  const photoSlot = h('span.photo-slot');
+  const renderPhoto = () => {
+    clear(photoSlot);
+    photoSlot.append(avatar({ name: state.me.nickName, url: state.me.avatarUrl, key: state.me.id, size: 56, testid: 'profile-avatar' }));
+  };
+  renderPhoto();
+  const photoInput = h('input.visually-hidden', { type: 'file', accept: 'image/png,image/jpeg,image/gif,image/webp', testid: 'profile-avatar-input', 'aria-label': 'Choose a new picture', tabindex: '-1' });
+  const photoBtn = h('button.btn.secondary.small', { type: 'button', testid: 'profile-avatar-button', onclick: () => photoInput.click() }, 'Change picture');
+  const photoError = h('p.field-error', { testid: 'profile-avatar-error', hidden: true, role: 'alert' });
+  photoInput.addEventListener('change', async () => {
+    const file = photoInput.files[0];
+    photoInput.value = '';
+    if (!file) return;
+    photoError.hidden = true;
+    // checked before the upload: the server would refuse it only after all of it arrived
+    const problem = !/^image\/(png|jpeg|gif|webp)$/.test(file.type)
+      ? 'A picture must be a PNG, JPEG, GIF or WebP image.'
+      : file.size > limits.maxAvatarBytes ? `That picture is ${formatSize(file.size)}; the limit is ${formatSize(limits.maxAvatarBytes)}.` : '';
+    if (problem) {
+      photoError.textContent = problem;
+      photoError.hidden = false;
+      return;
+    }
+    const fd = new FormData();
+    fd.append('avatar', file, file.name);
+    photoBtn.disabled = true;
+    try {
+      const data = await api.updateMe(fd);
+      chat.updateMe(data.user);
+      renderPhoto();
+      toast('Your picture was changed.', 'success');
+    } catch (e) {
+      photoError.textContent = e.message;
+      photoError.hidden = false;
+    } finally {
+      photoBtn.disabled = false;
+    }
+  });
+  const photoRow = h('div.profile-photo', photoSlot, photoBtn, photoInput);
+
+  // -------- desktop notifications
+  const notifyBox = h('input', { type: 'checkbox', testid: 'notifications-toggle' });
+  notifyBox.checked = notificationsOn();
+  const notifyHint = h('p.field-hint', { testid: 'notifications-hint' });
+  const hint = (result) => {
+    notifyHint.textContent = result === 'unsupported' ? 'This browser cannot show desktop notifications.'
+      : result === 'denied' ? 'The browser blocks notifications for this site: allow them in its site settings.'
+        : 'Shown while this tab is hidden, except for muted chats.';
+  };
+  hint(notificationsSupported() ? (typeof Notification !== 'undefined' && Notification.permission === 'denied' ? 'denied' : 'ok') : 'unsupported');
+  notifyBox.disabled = !notificationsSupported();
+  // the permission is asked here, from the click: browsers refuse it otherwise
+  notifyBox.addEventListener('change', async () => {
+    const result = await setNotifications(notifyBox.checked);
+    notifyBox.checked = result === 'on';
+    hint(result);
+  });
+  const notifyRow = h('label.toggle-row', notifyBox, 'Desktop notifications');
+
   openDialog({
     title: 'Account and devices',
     testid: 'account-dialog',
     body: [
-      h('h3.dialog-section', 'Profile'), nickForm,
+      h('h3.dialog-section', 'Profile'), photoRow, photoError, nickForm,
+      h('h3.dialog-section', 'Notifications'), notifyRow, notifyHint,
       h('h3.dialog-section', 'Devices'), status, list, endOthers,
       h('h3.dialog-section', 'Password'), pwForm,
       error,

@@ -4,6 +4,7 @@ import { h, icon, clear, avatar, debounce } from '../dom.js';
 import { api } from '../api.js';
 import * as chat from '../chat.js';
 import { toast } from '../toast.js';
+import { lastSeenText } from './conv-header.js';
 
 const { state } = chat;
 
@@ -166,7 +167,8 @@ export function groupInfoDialog(thread) {
       const online = isMe ? chat.isConnected() : state.online.has(m.id);
       list.append(h('li.member', { testid: 'member-item', dataset: { userId: String(m.id) } },
         avatar({ name: m.nickName, url: m.avatarUrl, key: m.id, size: 36, online }),
-        h('span.user-names', h('strong', isMe ? `${m.nickName} (you)` : m.nickName), h('span.handle', `@${m.userName}`)),
+        h('span.user-names', h('strong', isMe ? `${m.nickName} (you)` : m.nickName),
+          h('span.handle', { testid: 'member-presence' }, `@${m.userName}${online ? ' · online' : state.wentOffline.has(m.id) ? ` · ${lastSeenText(state.wentOffline.get(m.id))}` : ''}`)),
         m.id === t.ownerId ? h('span.tag', 'owner') : null,
         isOwner && !isMe
           ? h('button.btn.link.danger', {

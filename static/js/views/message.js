@@ -137,15 +137,15 @@ function pendingStatus(m, ctx) {
 export function messageSig(m, t, pos, ctx) {
   return JSON.stringify([m.id, m.seq ?? null, m.text, m.editedAt, m.deleted, m.reactions, m.replyTo,
     m.pending ? [m.status, m.error, m.retryable, m.progress && Math.round(m.progress * 20), ctx.online] : 0,
-    pos.first, pos.last, m.sender?.avatarUrl, m.sender?.nickName, t.isGroup, ctx.isOwner, ctx.editingId !== null && ctx.editingId === m.id]);
+    pos.first, m.sender?.avatarUrl, m.sender?.nickName, ctx.isOwner, ctx.editingId !== null && ctx.editingId === m.id]);
 }
 
 export function messageNode(m, t, pos, ctx) {
   const mine = m.sender?.id === ctx.me.id;
   const pending = m.pending;
   const deleted = !!m.deleted;
-  const time = h('time', { testid: 'message-time', datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString() }, formatTime(m.createdAt));
-  const meta = h('span.msg-meta', time);
+  const time = h('time.msg-time', { testid: 'message-time', datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString() }, formatTime(m.createdAt));
+  const meta = h('span.msg-meta');
   if (m.editedAt && !deleted) {
     meta.prepend(h('span.msg-edited', { testid: 'edited-mark', title: `Edited ${new Date(m.editedAt).toLocaleString()}` }, 'edited'));
   }
@@ -153,7 +153,7 @@ export function messageNode(m, t, pos, ctx) {
 
   let content;
   if (deleted) {
-    content = [h('div.msg-deleted', { testid: 'message-deleted' }, icon('trash', 14), 'Message deleted'), meta];
+    content = [h('div.msg-deleted', { testid: 'message-deleted' }, icon('trash', 14), 'Message deleted')];
   } else if (ctx.editingId !== null && ctx.editingId === m.id) {
     content = [editForm(m, ctx)];
   } else {
@@ -164,7 +164,7 @@ export function messageNode(m, t, pos, ctx) {
       m.replyTo ? quoteNode(m.replyTo, ctx) : null,
       attachmentNodes(attachments, m.previews || [], ctx),
       m.text ? h('div.msg-text', { testid: 'message-text' }, renderRich(m.text)) : null,
-      meta,
+      meta.childNodes.length ? meta : null,
     ];
   }
   const bubble = h('div.bubble', content);
@@ -176,19 +176,29 @@ export function messageNode(m, t, pos, ctx) {
         : null,
       h('button.btn.link', { type: 'button', testid: 'message-discard', onclick: () => ctx.onDiscard(m) }, m.retryable === false ? 'Dismiss' : 'Delete'))
     : null;
+  // Slack/Discord style: the first message of a run carries the header (avatar, name, time);
+  // the ones after it show their time in the gutter on hover.
+  const header = pos.first
+    ? h('div.msg-header', { testid: 'message-header' },
+      h('span.msg-sender', { testid: 'message-sender' }, m.sender?.nickName || (mine ? 'You' : 'Someone')),
+      time)
+    : null;
+  const gutter = pos.first
+    ? h('div.msg-gutter', avatar({ name: m.sender?.nickName, url: m.sender?.avatarThumbUrl || m.sender?.avatarUrl, key: m.sender?.id, size: 36 }))
+    : h('div.msg-gutter', time);
   const body = h('div.msg-body',
-    !mine && t.isGroup && pos.first ? h('div.msg-sender', m.sender?.nickName || 'Someone') : null,
+    header,
     h('div.bubble-row', bubble, !pending && !deleted && ctx.editingId !== m.id ? actionsNode(m, ctx, mine) : null),
     deleted ? null : reactionsNode(m, ctx),
     failed);
   const el = h('div.msg', {
     testid: 'message',
-    class: [mine ? 'own' : 'other', pos.first ? 'first' : '', pos.last ? 'last' : '', pending ? `pending ${m.status}` : '', deleted ? 'deleted' : ''].filter(Boolean).join(' '),
+    class: [mine ? 'own' : 'other', pos.first ? 'first' : 'cont', pending ? `pending ${m.status}` : '', deleted ? 'deleted' : ''].filter(Boolean).join(' '),
     dataset: pending
       ? { clientMsgId: m.clientMsgId, pending: 'true', senderId: String(ctx.me.id) }
       : { messageId: String(m.id), senderId: String(m.sender?.id), deleted: deleted ? 'true' : 'false' },
   },
-  !mine ? h('div.msg-avatar', pos.last ? avatar({ name: m.sender?.nickName, url: m.sender?.avatarThumbUrl || m.sender?.avatarUrl, key: m.sender?.id, size: 32 }) : null) : null,
+  gutter,
   body);
   if (!pending && !deleted) {
     // Touch screens: a long press shows the actions (there is no hover).

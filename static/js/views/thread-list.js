@@ -1,24 +1,10 @@
 // The chat list of the sidebar: one row per chat (name, last message, time, unread count,
-// presence), filtered by the search box, one Tab stop with arrow keys inside, and the unread
-// total in the tab's title and icon.
+// presence, muted), filtered by the search box, one Tab stop with arrow keys inside.
 
-import { h, avatar, syncChildren, formatShort } from '../dom.js';
+import { h, icon, avatar, syncChildren, formatShort } from '../dom.js';
 import * as chat from '../chat.js';
 
 const { state } = chat;
-
-/** The tab's icon with a dot while something is unread. */
-let faviconBadged = null;
-function setFaviconBadge(on) {
-  if (faviconBadged === on) return;
-  faviconBadged = on;
-  const link = document.querySelector('link[rel="icon"]');
-  if (!link) return;
-  if (!link.dataset.plain) link.dataset.plain = link.href;
-  link.href = on
-    ? `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="8" fill="#4f46e5"/><path d="M8 9h16v11H13l-5 4z" fill="#fff"/><circle cx="25" cy="7" r="6" fill="#dc2626" stroke="#fff" stroke-width="2"/></svg>')}`
-    : link.dataset.plain;
-}
 
 export function threadListView({ me, filterInput, onNewChat }) {
   const threadList = h('ul.thread-list', { testid: 'thread-list', 'aria-label': 'Chats' });
@@ -52,22 +38,24 @@ export function threadListView({ me, filterInput, onNewChat }) {
     const prev = previewText(t);
     const time = t.lastMessage?.createdAt || t.updatedAt;
     const active = state.openThreadId === t.id;
-    const sig = JSON.stringify([title, other?.avatarUrl, online, prev, time, t.unreadCount, active, t.isGroup]);
+    const muted = chat.isMuted(t.id);
+    const sig = JSON.stringify([title, other?.avatarUrl, online, prev, time, t.unreadCount, active, t.isGroup, muted]);
     const cached = itemCache.get(t.id);
     if (cached && cached.sig === sig) return cached.el;
     const av = t.isGroup
-      ? avatar({ name: title, key: `g${t.id}`, size: 48 })
-      : avatar({ name: title, url: other?.avatarUrl, key: other?.id ?? t.id, size: 48, online });
+      ? avatar({ name: title, key: `g${t.id}`, size: 40 })
+      : avatar({ name: title, url: other?.avatarUrl, key: other?.id ?? t.id, size: 40, online });
     const el = h('li.thread-item', {
       testid: 'thread-item',
-      dataset: { threadId: String(t.id), unread: String(t.unreadCount || 0) },
-      class: [active ? 'active' : '', t.unreadCount ? 'has-unread' : ''].filter(Boolean).join(' '),
+      dataset: { threadId: String(t.id), unread: String(t.unreadCount || 0), muted: muted ? 'true' : 'false' },
+      class: [active ? 'active' : '', t.unreadCount ? 'has-unread' : '', muted ? 'muted' : ''].filter(Boolean).join(' '),
     },
     h('a.thread-link', { href: `#/t/${t.id}`, 'aria-current': active ? 'true' : null },
       av,
       h('span.thread-main',
         h('span.thread-row',
           h('span.thread-name', { testid: 'thread-name' }, title),
+          muted ? h('span.thread-muted', { testid: 'muted-icon', role: 'img', 'aria-label': 'Muted', title: 'Muted' }, icon('bellOff', 15)) : null,
           h('span.thread-time', formatShort(time))),
         h('span.thread-row',
           h('span.thread-preview', { testid: 'thread-preview', class: prev.typing ? 'typing' : prev.failed ? 'failed' : '' }, prev.text),
@@ -99,9 +87,6 @@ export function threadListView({ me, filterInput, onNewChat }) {
       listLoading.textContent = `Could not load chats: ${state.threadsError}`;
     }
     listEmpty.hidden = !state.threadsLoaded || state.threads.size > 0;
-    const unread = [...state.threads.values()].reduce((n, t) => n + (t.unreadCount || 0), 0);
-    document.title = unread ? `(${unread}) Chat` : 'Chat';
-    setFaviconBadge(unread > 0);
   }
 
   threadList.addEventListener('keydown', (ev) => {
@@ -126,6 +111,6 @@ export function threadListView({ me, filterInput, onNewChat }) {
       renderThreads();
     },
     focusTarget: () => threadList.querySelector('a.thread-link[tabindex="0"]'),
-    destroy: () => setFaviconBadge(false),
+    destroy: () => {},
   };
 }

@@ -1,12 +1,10 @@
 // The window of a thread's messages kept in memory (older pages, newer pages after a jump,
 // the page around one message) and the changes to a message: edit, delete, react.
 
-import { api } from './api.js';
-import { ConnectionLost } from './socket.js';
-import { state, internals, applyUpdate, trackThread } from './chat.js';
-
-const emit = (what, detail) => internals.emit(what, detail);
-const notify = (message, kind) => internals.notify(message, kind);
+import { api } from '../api.js';
+import { ConnectionLost } from '../socket.js';
+import { state, rt, emit, notify } from './core.js';
+import { applyUpdate, trackThread } from './messages.js';
 
 export async function loadOlder(threadId) {
   const t = state.threads.get(threadId);
@@ -60,9 +58,11 @@ export async function loadAround(threadId, messageId) {
   const t = state.threads.get(threadId);
   if (!t) return false;
   if (t.tracked && t.timeline.has(messageId)) return true;
+  const gen = (t.windowGen = (t.windowGen || 0) + 1);
   const data = await api.messages(threadId, { around: messageId, limit: 50 });
   const messages = data.messages || [];
   if (!messages.some((m) => m.id === messageId)) return false;
+  if (gen !== t.windowGen) return t.timeline.has(messageId); // a later jump won
   t.tracked = true;
   t.loadError = null;
   t.timeline.clear();
@@ -72,7 +72,33 @@ export async function loadAround(threadId, messageId) {
   t.newestId = Math.max(...messages.map((m) => m.id));
   t.hasMoreOlder = !!data.hasMore;
   t.hasMoreNewer = !!data.hasMoreAfter;
+  t.windowAfter = null;
   emit('messages', { threadId, jumped: messageId });
+  return true;
+}
+
+/**
+ * The timeline becomes the page just after `afterId` (opening a chat at its first unread
+ * message when that is further back than the newest page). Resolves true when it holds any.
+ */
+export async function loadFrom(threadId, afterId) {
+  const t = state.threads.get(threadId);
+  if (!t) return false;
+  const gen = (t.windowGen = (t.windowGen || 0) + 1);
+  const data = await api.messages(threadId, { after: afterId, limit: 50 });
+  const messages = data.messages || [];
+  if (!messages.length || gen !== t.windowGen) return false;
+  t.tracked = true;
+  t.loadError = null;
+  t.timeline.clear();
+  for (const m of messages) t.timeline.set(m.id, m);
+  t.sorted = null;
+  t.oldestId = Math.min(...messages.map((m) => m.id));
+  t.newestId = Math.max(...messages.map((m) => m.id));
+  t.hasMoreOlder = afterId > 0;
+  t.hasMoreNewer = !!data.hasMore;
+  t.windowAfter = afterId;
+  emit('messages', { threadId, jumped: messages[0].id });
   return true;
 }
 
@@ -84,6 +110,7 @@ export async function backToPresent(threadId) {
   t.timeline.clear();
   t.sorted = null;
   t.hasMoreNewer = false;
+  t.windowAfter = null;
   await trackThread(threadId);
 }
 
@@ -91,7 +118,7 @@ export async function backToPresent(threadId) {
 
 async function lifecycle(frame, http) {
   let msg;
-  const connection = internals.connection();
+  const connection = rt.connection;
   if (connection?.isOpen) {
     try {
       msg = (await connection.request(frame)).message;
