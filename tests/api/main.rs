@@ -10,6 +10,7 @@ mod catchup;
 mod child;
 mod cluster;
 mod config_file;
+mod dashboard;
 mod document_agrees;
 mod fuzz;
 mod helpers;
