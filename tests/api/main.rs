@@ -19,6 +19,7 @@ mod images;
 mod lifecycle;
 mod migrations;
 mod ops;
+mod patterns_agree;
 mod search;
 mod sessions;
 mod threads;
