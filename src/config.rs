@@ -1,4 +1,5 @@
-//! One typed configuration, read once at start-up from flags and environment variables.
+//! One typed configuration, read once at start-up from flags, environment variables and an
+//! optional TOML file ([`crate::config_file`] merges them: flag > environment > file > default).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ pub enum Switch {
     Off,
 }
 
-/// Every setting has a CLI flag and an environment variable of the same name.
+/// Every setting has a CLI flag and an environment variable of the same name; the variable's
+/// name is also its key in a `--config` file.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "chat-server",
@@ -139,6 +141,16 @@ pub struct Config {
     /// 0 when everything is usable, 1 otherwise.
     #[arg(long, default_value_t = false)]
     pub check: bool,
+
+    /// A TOML file of settings keyed by the environment variables' names (`BIND_ADDR =
+    /// "0.0.0.0:8080"`); environment variables and flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective settings (flags, environment, config file and defaults merged) as
+    /// TOML with secrets masked, and exit.
+    #[arg(long, default_value_t = false)]
+    pub print_config: bool,
 
     /// HTTP worker threads; default: one per core.
     #[arg(long, env = "WORKERS")]

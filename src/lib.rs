@@ -24,6 +24,7 @@
 pub mod admin;
 pub mod asyncapi;
 pub mod config;
+pub mod config_file;
 pub mod db;
 pub mod doctor;
 pub mod domain;

@@ -1,16 +1,27 @@
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use chat_server::config::Config;
+use chat_server::config_file::{self, LoadError};
 use chat_server::Application;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let loaded = match config_file::load(std::env::args_os()) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Clap(e)) => e.exit(),
+        Err(LoadError::File(problem)) => {
+            eprintln!("chat-server: {problem}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let config = loaded.config.clone();
     // before anything else runs, so a bad setting is the one line the operator sees
     if let Err(problem) = config.validate() {
         eprintln!("chat-server: {problem}");
         return std::process::ExitCode::FAILURE;
+    }
+    if config.print_config {
+        print!("{}", loaded.render());
+        return std::process::ExitCode::SUCCESS;
     }
     if let Some(command) = &config.command {
         // synchronous database work, off the async runtime's workers

@@ -47,7 +47,7 @@ use crate::http;
         http::service::asyncapi,
         crate::ws::upgrade_required,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &FieldPatterns)
 )]
 pub struct ApiDoc;
 
@@ -65,6 +65,38 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The field rules' patterns, made at start-up from the checks' own predicates (an attribute
+/// holds only a literal, which could drift from the predicate).
+struct FieldPatterns;
+
+impl Modify for FieldPatterns {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use crate::domain::patterns;
+        use utoipa::openapi::{RefOr, Schema};
+        let (text, name) = (patterns::message_text(), patterns::display_name());
+        let fields: [(&str, &str, &String); 6] = [
+            ("RegisterRequest", "nickName", &name),
+            ("UpdateMeRequest", "nickName", &name),
+            ("GroupThreadRequest", "name", &name),
+            ("RenameThreadRequest", "name", &name),
+            ("PostMessageRequest", "text", &text),
+            ("EditMessageRequest", "text", &text),
+        ];
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (component, field, pattern) in fields {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(component)
+            else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) {
+                property.pattern = Some(pattern.clone());
+            }
+        }
     }
 }
 

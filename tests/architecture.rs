@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("domain", 0),
     ("config", 0),
+    ("config_file", 0),
     ("db", 1),
     ("storage", 1),
     ("limits", 1),
@@ -31,6 +32,8 @@ const LAYERS: &[(&str, u8)] = &[
 
 /// Same-layer edges that are part of the design.
 const ALLOWED_SIDEWAYS: &[(&str, &str)] = &[
+    // the file beneath the flags reads the settings off their clap definition
+    ("config_file", "config"),
     // the WebSocket face refuses upgrades in the HTTP envelope and authenticates like HTTP
     ("ws", "http"),
 ];

@@ -5,4 +5,5 @@ pub mod close;
 pub mod error;
 pub mod feed;
 pub mod ids;
+pub mod patterns;
 pub mod validate;

@@ -21,6 +21,14 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            // counted only on rare events: present from the start, so a dashboard's rate()
+            // and an alert see 0 rather than no series
+            for name in [
+                "ws_slow_consumer_closes_total",
+                "relay_dropped_events_total",
+            ] {
+                metrics::counter!(name).absolute(0);
+            }
             Some(handle)
         })
         .as_ref()
@@ -61,11 +69,13 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let registry = state.chat.registry();
     metrics::gauge!("ws_queued_frames").set(registry.queued_frames() as f64);
     metrics::gauge!("ws_connection_tasks").set(registry.running_tasks() as f64);
+    let relay = state.chat.relay_status();
+    // kind="none" (one node) is always up; kind="redis" is 0 while Redis is unreachable
+    let relay_kind = relay["kind"].as_str().unwrap_or("none").to_owned();
+    let relay_up = if relay["ok"] == true { 1.0 } else { 0.0 };
+    metrics::gauge!("relay_up", "kind" => relay_kind).set(relay_up);
     // which node this is: Prometheus adds `instance`, this ties it to the relay's node id
-    let node = state.chat.relay_status()["node"]
-        .as_str()
-        .unwrap_or("single")
-        .to_owned();
+    let node = relay["node"].as_str().unwrap_or("single").to_owned();
     metrics::gauge!("chat_node_info", "node" => node, "database" => state.chat.database_kind())
         .set(1.0);
     let body = prometheus().map(|h| h.render()).unwrap_or_default();
