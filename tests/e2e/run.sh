@@ -7,7 +7,8 @@
 #
 # Env: CHAT_SERVER_BIN (default $CARGO_TARGET_DIR/debug/chat-server or target/debug/chat-server),
 #      CHROMIUM (default /usr/bin/chromium), E2E_KEEP=1 keeps the data dir and log,
-#      E2E_ONLY=chat|v2|v3 runs one test file.
+#      E2E_ONLY=chat|v2|v3|broken runs one test file, E2E_STATIC_DIR serves another page (default static/;
+#      against-old-page.sh uses it).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -39,7 +40,7 @@ export E2E_SERVER_BIN="$BIN"
 export E2E_DATA_DIR="$WORK/data"
 export E2E_BIND_ADDR="127.0.0.1:$PORT"
 export E2E_BASE_URL="http://127.0.0.1:$PORT"
-export E2E_STATIC_DIR="$ROOT/static"
+export E2E_STATIC_DIR="${E2E_STATIC_DIR:-$ROOT/static}"
 export E2E_PIDFILE="$WORK/server.pid"
 export E2E_SERVER_LOG="$WORK/server.log"
 export E2E_SCREENSHOTS="${E2E_SCREENSHOTS:-$ROOT/target/e2e-screenshots}"
@@ -82,7 +83,7 @@ curl -fsS "$E2E_BASE_URL/healthz" >/dev/null || { echo "e2e: server did not star
 echo "e2e: server on $E2E_BASE_URL ($BIN)"
 
 # one file at a time: chat.test.mjs restarts the shared server; v2 and v3 start their own
-# E2E_ONLY=v3 runs one file (chat, v2 or v3)
-if [ -n "${E2E_ONLY:-}" ]; then FILES=("$HERE/$E2E_ONLY.test.mjs"); else FILES=("$HERE/chat.test.mjs" "$HERE/v2.test.mjs" "$HERE/v3.test.mjs"); fi
+# E2E_ONLY=v3 runs one file (chat, v2, v3 or broken)
+if [ -n "${E2E_ONLY:-}" ]; then FILES=("$HERE/$E2E_ONLY.test.mjs"); else FILES=("$HERE/chat.test.mjs" "$HERE/v2.test.mjs" "$HERE/v3.test.mjs" "$HERE/broken.test.mjs"); fi
 node --test --test-concurrency=1 --test-reporter=spec "${FILES[@]}"
 echo "e2e: screenshots in $E2E_SCREENSHOTS"

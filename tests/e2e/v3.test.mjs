@@ -1,8 +1,9 @@
 // Browser end-to-end test of the polish of the second edition: messages grouped by sender,
-// opening at the first unread, desktop notifications and per-chat mute, the tab's badge,
-// "last seen", profile edits (name, picture) and group rename seen by the others, compact
-// chat rows. Its own server; Alice's browser captures `Notification` and can pretend the tab
-// is hidden (both are the browser's API, not our component).
+// opening at the first unread, a "New messages" divider for what came while the tab was hidden,
+// desktop notifications and per-chat mute, the tab's badge, "last seen", profile edits (name,
+// picture) and group rename seen by the others, compact chat rows. Its own server; Alice's
+// browser captures `Notification` and can pretend the tab is hidden (both are the browser's
+// API, not our component).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -263,6 +264,48 @@ test('the polish of the second edition', { timeout: 180000 }, async (t) => {
     await a.click(tid('mute-button'));
     await a.waitForSelector(`${itemSel('Bob Reed')}[data-muted="false"]`);
     assert.equal(await a.$(`${itemSel('Bob Reed')} ${tid('muted-icon')}`), null);
+  });
+
+  await t.test('a chat left open in a hidden tab: on return a "New messages" divider marks where you left', async () => {
+    const carolItem = itemSel('Carol Diaz');
+    await a.click(`${carolItem} a`);
+    await a.waitForSelector(msgSel('unread 80'));
+    await waitUntil(() => inView(a, msgSel('unread 80')), 'the newest message in view');
+    await a.waitForSelector(`${carolItem}[data-unread="0"]`);
+    const order = () => a.$$eval(`${tid('message-list')} [data-testid="message"], ${tid('message-list')} [data-testid="unread-divider"]`,
+      (els) => els.map((el) => (el.dataset.testid === 'unread-divider' ? '---' : el.querySelector('[data-testid="message-text"]')?.textContent)));
+    // nothing new: no divider
+    assert.ok(!(await order()).includes('---'), 'no divider in a chat read to the end');
+    await a.evaluate(() => window.__setVisibility('hidden'));
+    for (const text of ['away 1', 'away 2']) await say(base, carol, withCarol.id, text);
+    await a.waitForSelector(msgSel('away 2'));
+    await a.waitForSelector(`${carolItem}[data-unread="2"]`); // not read while the tab is hidden
+    await a.evaluate(() => window.__setVisibility('visible'));
+    await waitUntil(async () => JSON.stringify((await order()).slice(-4)) === JSON.stringify(['unread 80', '---', 'away 1', 'away 2']),
+      'the divider between what was seen and what came while away').catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify((await order()).slice(-5))}`); });
+    await a.waitForSelector(`${carolItem}[data-unread="0"]`); // read once the tab shows
+    assert.ok(await inView(a, tid('unread-divider')));
+
+    // away again, longer: the divider moves to the new place, and the view starts there
+    await a.evaluate(() => window.__setVisibility('hidden'));
+    for (let i = 1; i <= 60; i++) await say(base, carol, withCarol.id, `later ${i}`);
+    await a.waitForSelector(msgSel('later 60'));
+    await a.evaluate(() => window.__setVisibility('visible'));
+    await waitUntil(async () => {
+      const o = await order();
+      return o.filter((x) => x === '---').length === 1 && o[o.indexOf('---') - 1] === 'away 2' && o[o.indexOf('---') + 1] === 'later 1';
+    }, 'one divider, above "later 1"');
+    await waitUntil(() => inView(a, tid('unread-divider')), 'the view to start at the divider');
+    assert.equal(await inView(a, msgSel('later 60')), false, 'more came than the view holds: it starts at the first of them');
+    // a way down to the newest: the "New messages" pill, or the jump button
+    const down = `${tid('jump-to-bottom')}:visible, ${tid('new-messages-pill')}:visible`;
+    await a.waitForSelector(down).catch(async (e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(await a.evaluate(() => ['jump-to-bottom', 'new-messages-pill', 'jump-to-unread', 'jump-to-present']
+        .map((id) => [id, document.querySelector(`[data-testid="${id}"]`)?.hidden])))}`);
+    });
+    await shot(a, '37-divider-after-hidden-tab.png');
+    await a.click(down);
+    await a.waitForSelector(`${carolItem}[data-unread="0"]`);
   });
 
   await t.test('a new name and picture: the other person sees both', async () => {

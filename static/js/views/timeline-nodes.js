@@ -114,6 +114,11 @@ export function timelineNodes(me, ctx) {
       unreadFrom = t && t.unreadCount > 0 ? t.myLastRead : null;
       settled = false;
     },
+    /** The reader left (the tab was hidden) after message `id`: what others write next is new. */
+    markFrom(id) {
+      unreadFrom = id;
+      settled = true;
+    },
     /**
      * Once the newest page is in: a message of your own after the read mark means you had
      * read what is above it (you answered it elsewhere), so only what came after it is new.

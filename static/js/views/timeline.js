@@ -22,6 +22,10 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
   const nodes = timelineNodes(me, ctx);
   let atBottom = true;
   let openedAtDivider = false;
+  // The tab hidden with this chat open: what others write meanwhile goes below a "New messages"
+  // divider, so on return the reader sees where they left, as Slack does.
+  let awayAfter = null; // the newest message shown when the tab was hidden
+  let dividerFromAway = false; // the divider was moved by this absence: show it on return
 
   /** A thread was opened: forget the last one's nodes and place. */
   let fetchedUnread = false; // the first unread was further back than the newest page, and was fetched
@@ -38,7 +42,28 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
     openedAtDivider = false;
     fetchedUnread = false;
     fetchingUnread = false;
+    awayAfter = null;
+    dividerFromAway = false;
   }
+
+  const fromOthersAfter = (t, id) => chat.timeline(t).filter((m) => m.id > id && m.sender?.id !== me.id).length;
+
+  function onVisibility() {
+    const t = currentThread();
+    if (document.visibilityState === 'hidden') {
+      // only a chat showing its newest messages: the next ones arrive right below them
+      awayAfter = t && t.tracked && !t.loading && !t.hasMoreNewer ? (chat.timeline(t).at(-1)?.id ?? 0) : null;
+      return;
+    }
+    awayAfter = null;
+    if (!dividerFromAway || !t) return;
+    dividerFromAway = false;
+    if (dividerPlace() === 'above') showDivider(); // more came than the view holds: start at the first
+    atBottom = isAtBottom();
+    updateButtons();
+    scheduleRead();
+  }
+  document.addEventListener('visibilitychange', onVisibility);
 
   /** Where the "New messages" divider is: 'none' (nothing was unread), 'away' (not loaded), 'above', 'here', 'below'. */
   function dividerPlace() {
@@ -93,6 +118,16 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
     }
     const wasAtBottom = atBottom && !t.hasMoreNewer;
     if (t.tracked && !t.loading && !t.hasMoreNewer) nodes.settle(t);
+    if (awayAfter !== null && document.visibilityState === 'hidden' && fromOthersAfter(t, awayAfter)) {
+      nodes.markFrom(awayAfter);
+      awayAfter = null;
+      dividerFromAway = true;
+      openedAtDivider = true; // placed on return, not now
+    }
+    if (dividerFromAway) {
+      const n = fromOthersAfter(t, nodes.unreadFrom);
+      unreadText.textContent = `${n > 99 ? '99+' : n} new message${n === 1 ? '' : 's'}`;
+    }
 
     const { children, count } = nodes.build(t);
     syncChildren(items, children);
@@ -259,6 +294,7 @@ export function timelineView({ me, ctx, currentThread, hidden }) {
     /** "Waiting for connection…" labels of pending messages follow the connection. */
     forgetPending: () => nodes.forgetPending(),
     destroy() {
+      document.removeEventListener('visibilitychange', onVisibility);
       resizeObserver.disconnect();
       clearTimeout(readTimer);
     },
