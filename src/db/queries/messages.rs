@@ -214,8 +214,9 @@ pub fn sync(
     after: MessageId,
     limit: i64,
 ) -> Result<(Vec<Message>, bool)> {
-    let mut rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
-        .inner_join(users::table)
+    // ids first, then the rows: the user's threads are searched one by one and their matches
+    // sorted, so the sort holds only ids, not every column of every message after `after`
+    let mut ids: Vec<MessageId> = with_conn!(conn, c => messages::table
         .filter(messages::id.gt(after))
         .filter(
             messages::thread_id.eq_any(
@@ -226,11 +227,11 @@ pub fn sync(
         )
         .order(messages::id.asc())
         .limit(limit + 1)
-        .select((MessageRow::as_select(), Sender::as_select()))
+        .select(messages::id)
         .load(c))?;
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    Ok((assemble(conn, rows)?, has_more))
+    let has_more = ids.len() as i64 > limit;
+    ids.truncate(limit as usize);
+    Ok((load_messages(conn, &ids)?, has_more))
 }
 
 /// The feed's head as this connection sees it now: a safe resume point (see
@@ -284,8 +285,8 @@ fn sync_since_page(
     if since > head {
         return Ok(SincePage::UnknownCursor);
     }
-    let mut rows: Vec<(MessageRow, Sender)> = with_conn!(conn, c => messages::table
-        .inner_join(users::table)
+    // positions first, then the rows (as in `sync`: the sort holds only two numbers a row)
+    let mut changed: Vec<(MessageId, Seq)> = with_conn!(conn, c => messages::table
         .filter(messages::seq.gt(since))
         .filter(
             messages::thread_id.eq_any(
@@ -296,16 +297,19 @@ fn sync_since_page(
         )
         .order(messages::seq.asc())
         .limit(limit + 1)
-        .select((MessageRow::as_select(), Sender::as_select()))
+        .select((messages::id, messages::seq))
         .load(c))?;
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let cursor = match (has_more, rows.last()) {
-        (true, Some((last, _))) => last.seq,
+    let has_more = changed.len() as i64 > limit;
+    changed.truncate(limit as usize);
+    let cursor = match (has_more, changed.last()) {
+        (true, Some((_, seq))) => *seq,
         _ => head,
     };
+    let ids: Vec<MessageId> = changed.iter().map(|(id, _)| *id).collect();
+    let mut messages = load_messages(conn, &ids)?;
+    messages.sort_by_key(|m| m.seq);
     Ok(SincePage::Page {
-        messages: assemble(conn, rows)?,
+        messages,
         has_more,
         cursor,
     })
