@@ -3,8 +3,9 @@
 # into a temp dir, ssl=on with a freshly made self-signed certificate, every TCP connection
 # without TLS refused by pg_hba), then checks that chat-server
 #   - with sslmode=require serves /healthz and a register + login round trip,
-#   - with sslmode=verify-full and the certificate as sslrootcert does too (the vendored OpenSSL
-#     really checks the chain and the host name), and refuses a certificate it was not given,
+#   - with sslmode=verify-full and the certificate as sslrootcert does too, and with
+#     sslrootcert=system when SSL_CERT_FILE names a store holding it (the built-in OpenSSL
+#     checks the chain), and refuses a server certificate its root did not sign,
 #   - with sslmode=require against the same instance restarted with ssl=off fails, saying why.
 # The shared cluster on 5432 is not touched; the instance is stopped at the end.
 #
@@ -135,6 +136,13 @@ start_server "postgres://postgres@localhost:$PG_PORT/chat?sslmode=verify-full&ss
 round_trip tls_verify
 stop_server
 ok "sslmode=verify-full with the server's certificate as sslrootcert"
+
+# sslrootcert=system means OpenSSL's default store; the built-in OpenSSL finds it through
+# SSL_CERT_FILE (README says so), here a store holding just this server's certificate.
+SSL_CERT_FILE="$WORK/server.crt" "$BIN" --check \
+  --database-url "postgres://postgres@localhost:$PG_PORT/chat?sslrootcert=system" >"$WORK/check.log" 2>&1 ||
+  fail "sslrootcert=system with SSL_CERT_FILE: $(cat "$WORK/check.log")"
+ok "sslrootcert=system (verify-full) with SSL_CERT_FILE naming the store"
 
 if "$BIN" --check --database-url "postgres://postgres@localhost:$PG_PORT/chat?sslmode=verify-full&sslrootcert=$WORK/other.crt" \
   >"$WORK/check.log" 2>&1; then
