@@ -77,6 +77,9 @@ fi
 SEED_ARGS=()
 if [ -n "${ST_SEED:-}" ]; then SEED_ARGS=(--seed "$ST_SEED"); fi
 cd "$WORK"
+# One worker: with two (threads), CPython 3.11's ast.parse, which hypothesis calls to describe
+# its filters, can fail with "AST constructor recursion depth mismatch" (a CPython bug seen
+# once in CI, inside schemathesis, not in the server).
 fuzz() {
   local token="$1"
   shift
@@ -85,7 +88,7 @@ fuzz() {
     --max-examples "$EXAMPLES" \
     --header "Authorization: Bearer $token" \
     --generation-database none \
-    --workers 2 \
+    --workers 1 \
     --no-color "${SEED_ARGS[@]}" "$@"
 }
 fuzz "$TOKEN" --exclude-operation-id logout --exclude-operation-id end_one
