@@ -50,6 +50,20 @@ export async function loadNewer(threadId) {
   }
 }
 
+/** The timeline becomes `messages`, a window into the thread's past (not the newest page). */
+function showWindow(t, messages, { hasMoreOlder, hasMoreNewer, windowAfter }) {
+  t.tracked = true;
+  t.loadError = null;
+  t.timeline.clear();
+  for (const m of messages) t.timeline.set(m.id, m);
+  t.sorted = null;
+  t.oldestId = Math.min(...messages.map((m) => m.id));
+  t.newestId = Math.max(...messages.map((m) => m.id));
+  t.hasMoreOlder = hasMoreOlder;
+  t.hasMoreNewer = hasMoreNewer;
+  t.windowAfter = windowAfter;
+}
+
 /**
  * Makes sure a message is in the open thread's timeline (a reply's original, a search hit):
  * when it is not, the timeline becomes the page around it. Resolves true when it is there.
@@ -63,16 +77,7 @@ export async function loadAround(threadId, messageId) {
   const messages = data.messages || [];
   if (!messages.some((m) => m.id === messageId)) return false;
   if (gen !== t.windowGen) return t.timeline.has(messageId); // a later jump won
-  t.tracked = true;
-  t.loadError = null;
-  t.timeline.clear();
-  for (const m of messages) t.timeline.set(m.id, m);
-  t.sorted = null;
-  t.oldestId = Math.min(...messages.map((m) => m.id));
-  t.newestId = Math.max(...messages.map((m) => m.id));
-  t.hasMoreOlder = !!data.hasMore;
-  t.hasMoreNewer = !!data.hasMoreAfter;
-  t.windowAfter = null;
+  showWindow(t, messages, { hasMoreOlder: !!data.hasMore, hasMoreNewer: !!data.hasMoreAfter, windowAfter: null });
   emit('messages', { threadId, jumped: messageId });
   return true;
 }
@@ -88,16 +93,7 @@ export async function loadFrom(threadId, afterId) {
   const data = await api.messages(threadId, { after: afterId, limit: 50 });
   const messages = data.messages || [];
   if (!messages.length || gen !== t.windowGen) return false;
-  t.tracked = true;
-  t.loadError = null;
-  t.timeline.clear();
-  for (const m of messages) t.timeline.set(m.id, m);
-  t.sorted = null;
-  t.oldestId = Math.min(...messages.map((m) => m.id));
-  t.newestId = Math.max(...messages.map((m) => m.id));
-  t.hasMoreOlder = afterId > 0;
-  t.hasMoreNewer = !!data.hasMore;
-  t.windowAfter = afterId;
+  showWindow(t, messages, { hasMoreOlder: afterId > 0, hasMoreNewer: !!data.hasMore, windowAfter: afterId });
   emit('messages', { threadId, jumped: messages[0].id });
   return true;
 }
